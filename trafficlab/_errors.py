@@ -1,0 +1,144 @@
+"""Errors raised by TrafficLab.
+
+The hierarchy, so callers know what to catch::
+
+    TrafficLabError
+    ├── ValidationError      an object (kind, name, field) breaks the schema or a rule; nothing applied
+    ├── NotFoundError        the named object, lab or file does not exist
+    ├── AlreadyExistsError   create of an object that exists
+    ├── ConflictError        a patch or apply that cannot be reconciled with what is stored
+    ├── LabNotRunningError   a command that needs a running lab found none in its home
+    ├── ProxyError           Envoy did not start, or did not load a configuration in time
+    └── BackendError         the backend (local processes, kind cluster) could not do what was asked
+
+Every message is a sentence that names the object and says what to do next.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AlreadyExistsError",
+    "BackendError",
+    "ConflictError",
+    "LabNotRunningError",
+    "NotFoundError",
+    "ProxyError",
+    "TrafficLabError",
+    "ValidationError",
+]
+
+
+class TrafficLabError(Exception):
+    """Base of every error TrafficLab raises on purpose.
+
+    ``reason`` mirrors the Kubernetes Status reason (``Invalid``, ``NotFound``...),
+    so the CLI can print ``Error from server (Reason): message`` as kubectl does.
+    """
+
+    reason = "InternalError"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def to_dict(self) -> dict[str, object]:
+        return {"reason": self.reason, "message": self.message, "type": type(self).__name__}
+
+
+class ValidationError(TrafficLabError):
+    """An object breaks the schema or a validation rule.
+
+    >>> err = ValidationError("HTTPRoute", "default", "task-api", "spec.rules[0].backendRefs[1].weight",
+    ...                       "must be less than or equal to 1000000")
+    >>> str(err)
+    'HTTPRoute default/task-api is invalid: spec.rules[0].backendRefs[1].weight: must be less than or equal to 1000000'
+    """
+
+    reason = "Invalid"
+
+    def __init__(
+        self,
+        kind: str,
+        namespace: str | None,
+        name: str | None,
+        field: str,
+        problem: str,
+        *,
+        source: str | None = None,
+    ) -> None:
+        self.kind = kind
+        self.namespace = namespace
+        self.name = name
+        self.field = field
+        self.problem = problem
+        self.source = source
+        who = f"{namespace}/{name}" if namespace and name else (name or "(unnamed)")
+        where = f" (in {source})" if source else ""
+        text = f"{kind} {who} is invalid{where}: {field}: {problem}" if field else (
+            f"{kind} {who} is invalid{where}: {problem}"
+        )
+        super().__init__(text)
+
+    def to_dict(self) -> dict[str, object]:
+        out = super().to_dict()
+        out.update(kind=self.kind, namespace=self.namespace, name=self.name, field=self.field,
+                   problem=self.problem, source=self.source)
+        return out
+
+
+class NotFoundError(TrafficLabError):
+    """The named object, file or lab does not exist."""
+
+    reason = "NotFound"
+
+
+class AlreadyExistsError(TrafficLabError):
+    """The object to create exists already."""
+
+    reason = "AlreadyExists"
+
+
+class ConflictError(TrafficLabError):
+    """The request conflicts with what is stored (for instance a JSON patch test op failed)."""
+
+    reason = "Conflict"
+
+
+class LabNotRunningError(TrafficLabError):
+    """No lab runs in this home; start one with ``trafficlab up``."""
+
+    reason = "ServiceUnavailable"
+
+
+class ProxyError(TrafficLabError):
+    """Envoy failed to start or to load a configuration in time."""
+
+    reason = "InternalError"
+
+
+class BackendError(TrafficLabError):
+    """The backend could not carry out the request."""
+
+    reason = "InternalError"
+
+
+_BY_NAME: dict[str, type[TrafficLabError]] = {
+    cls.__name__: cls
+    for cls in (TrafficLabError, NotFoundError, AlreadyExistsError, ConflictError,
+                LabNotRunningError, ProxyError, BackendError)
+}
+
+
+def error_from_dict(data: dict[str, object]) -> TrafficLabError:
+    """Rebuild an error sent over the wire by the lab daemon."""
+    if data.get("type") == "ValidationError":
+        return ValidationError(
+            str(data.get("kind", "")), _opt(data.get("namespace")), _opt(data.get("name")),
+            str(data.get("field", "")), str(data.get("problem", "")), source=_opt(data.get("source")),
+        )
+    cls = _BY_NAME.get(str(data.get("type", "")), TrafficLabError)
+    return cls(str(data.get("message", "unknown error")))
+
+
+def _opt(value: object) -> str | None:
+    return None if value is None else str(value)

@@ -1,0 +1,307 @@
+"""``trafficlab``: the command line, in kubectl's conventions.
+
+Each command parses, validates its flags, then calls one ``Lab`` method; no logic lives here.
+Data goes to stdout, everything else to stderr; exit 0 on success, 1 on any error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+import yaml
+
+from trafficlab._errors import TrafficLabError, ValidationError
+from trafficlab.lab import Lab
+from trafficlab.resources import resolve_kind
+
+__all__ = ["main"]
+
+_SERVER_REASONS = {"NotFound", "AlreadyExists", "Conflict", "Invalid", "InternalError"}
+
+
+def _lab(args: argparse.Namespace) -> Lab:
+    return Lab(args.home, backend=getattr(args, "backend", None) or "auto")
+
+
+def _err(text: str) -> None:
+    print(text, file=sys.stderr)
+
+
+# -- commands ------------------------------------------------------------------------------
+def cmd_up(args: argparse.Namespace) -> int:
+    lab = _lab(args)
+    if args.backend == "auto" and lab.auto_reason == "":
+        _ = lab.backend  # makes the choice, and its reason, now
+    if args.backend == "auto" and lab.auto_reason:
+        _err(f"backend: {lab.backend.name} ({lab.auto_reason})")
+    was_running = lab.running
+    status = lab.up(timeout=args.timeout)
+    _err("lab already running" if was_running else f"lab is up ({status['backend']} backend)")
+    for gw in status["gateways"]:
+        for listener in gw["listeners"]:
+            print(f"gateway {gw['namespace']}/{gw['name']} listener {listener['name']} "
+                  f"(port {listener['port']}): {listener['url']}")
+    if status.get("prometheus"):
+        print(f"prometheus: {status['prometheus']}")
+    return 0
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    lab = _lab(args)
+    lab.down()
+    _err(f"lab in {lab.home} stopped")
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    status = _lab(args).status()
+    if args.output == "json":
+        print(json.dumps(status, indent=2))
+    elif args.output == "yaml":
+        print(yaml.safe_dump(status, sort_keys=False), end="")
+    else:
+        print(f"backend:    {status['backend']}")
+        print(f"ready:      {status['ready']}")
+        for gw in status["gateways"]:
+            for listener in gw["listeners"]:
+                print(f"gateway:    {gw['namespace']}/{gw['name']} {listener['name']}:"
+                      f"{listener['port']} -> {listener['url']}")
+        print(f"prometheus: {status.get('prometheus') or 'not running'}")
+    return 0
+
+
+def _print_changes(result: Any) -> None:
+    for line in result.lines:
+        print(line)
+    for warning in result.warnings:
+        _err(f"Warning: {warning}")
+    if result.error:
+        _err(f"Warning: the data plane did not take this change: {result.error}")
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    result = _lab(args).apply(args.filename, namespace=args.namespace,
+                              dry_run=args.dry_run != "none")
+    _print_changes(result)
+    return 0
+
+
+def cmd_patch(args: argparse.Namespace) -> int:
+    kind, name = _kind_and_name(args.type_name, args.name)
+    try:
+        patch = json.loads(args.patch)
+    except json.JSONDecodeError as exc:
+        raise ValidationError(kind, args.namespace, name, "", f"the patch is not valid JSON: {exc}. "
+                              "Quote it in single quotes: -p '{\"spec\": ...}'") from exc
+    result = _lab(args).patch(kind, name, patch, type=args.type, namespace=args.namespace,
+                              dry_run=args.dry_run != "none")
+    if result.changes and result.changes[0]["action"] == "unchanged":
+        print(result.changes[0]["text"].replace(" unchanged", " patched (no change)"))
+    else:
+        _print_changes(result)
+    return 0
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    lab = _lab(args)
+    if args.filename:
+        result = lab.delete(filename=args.filename, namespace=args.namespace,
+                            ignore_not_found=args.ignore_not_found, dry_run=args.dry_run != "none")
+    else:
+        if not args.type_name:
+            raise TrafficLabError("you must provide one or more resources by argument or filename")
+        kind, name = _kind_and_name(args.type_name, args.name)
+        result = lab.delete(kind, name, namespace=args.namespace,
+                            ignore_not_found=args.ignore_not_found, dry_run=args.dry_run != "none")
+    _print_changes(result)
+    return 0
+
+
+def cmd_get(args: argparse.Namespace) -> int:
+    kind, name = _kind_and_name(args.type_name, args.name, name_optional=True)
+    lab = _lab(args)
+    if name:
+        items = [lab.get(kind, name, namespace=args.namespace)]
+    else:
+        items = lab.get(kind, namespace=args.namespace, all_namespaces=args.all_namespaces)
+    if args.output == "json":
+        doc = items[0] if name else {"apiVersion": "v1", "kind": "List", "items": items}
+        print(json.dumps(doc, indent=2))
+    elif args.output == "yaml":
+        doc = items[0] if name else {"apiVersion": "v1", "kind": "List", "items": items}
+        print(yaml.safe_dump(doc, sort_keys=False), end="")
+    elif args.output == "name":
+        group = "" if kind == "Pod" else resolve_kind(kind).group
+        for obj in items:
+            prefix = f"{kind.lower()}.{group}" if group else kind.lower()
+            print(f"{prefix}/{obj['metadata']['name']}")
+    elif not items:
+        where = "" if args.all_namespaces else f" in {args.namespace} namespace"
+        _err(f"No resources found{where}.")
+    else:
+        _print_table(kind, items, args.all_namespaces)
+    return 0
+
+
+def _kind_and_name(type_name: str, name: str | None,
+                   name_optional: bool = False) -> tuple[str, str | None]:
+    kind, _, slash_name = type_name.partition("/")
+    name = slash_name or name
+    if not name and not name_optional:
+        raise TrafficLabError(f"a resource name is required: {type_name} NAME")
+    if kind.lower() in ("pod", "pods", "po"):
+        return "Pod", name
+    return resolve_kind(kind).kind, name
+
+
+# -- tables --------------------------------------------------------------------------------
+def _age(obj: dict[str, Any]) -> str:
+    created = obj.get("metadata", {}).get("creationTimestamp")
+    if not created:
+        return "<unknown>"
+    then = datetime.strptime(created, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+    seconds = int((datetime.now(timezone.utc) - then).total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def _condition(obj: dict[str, Any], ctype: str) -> str:
+    for cond in obj.get("status", {}).get("conditions", []):
+        if cond["type"] == ctype:
+            return str(cond["status"])
+    return "Unknown"
+
+
+def _route_backends(obj: dict[str, Any]) -> str:
+    parts = []
+    for rule in obj.get("spec", {}).get("rules", []):
+        refs = rule.get("backendRefs", [])
+        total = sum(int(r.get("weight", 1)) for r in refs) or 1
+        parts.append(",".join(f"{r['name']}={100 * int(r.get('weight', 1)) / total:.4g}%"
+                              for r in refs) or "(none)")
+    return " | ".join(parts)
+
+
+_COLUMNS: dict[str, list[tuple[str, Callable[[dict[str, Any]], str]]]] = {
+    "GatewayClass": [("CONTROLLER", lambda o: o["spec"]["controllerName"]),
+                     ("ACCEPTED", lambda o: _condition(o, "Accepted"))],
+    "Gateway": [("CLASS", lambda o: o["spec"]["gatewayClassName"]),
+                ("ADDRESS", lambda o: ",".join(a["value"] for a in o.get("status", {})
+                                               .get("addresses", [])) or "<none>"),
+                ("PROGRAMMED", lambda o: _condition(o, "Programmed"))],
+    "HTTPRoute": [("HOSTNAMES", lambda o: ",".join(o["spec"].get("hostnames", [])) or "*"),
+                  ("BACKENDS", _route_backends)],
+    "Service": [("PORTS", lambda o: ",".join(f"{p['port']}->{p.get('targetPort', p['port'])}"
+                                             for p in o["spec"].get("ports", [])))],
+    "Deployment": [("REPLICAS", lambda o: str(o["spec"].get("replicas", 1))),
+                   ("IMAGE", lambda o: o["spec"]["template"]["spec"]["containers"][0]["image"])],
+    "Pod": [("READY", lambda o: "1/1" if o["status"]["ready"] else "0/1"),
+            ("STATUS", lambda o: o["status"]["phase"]),
+            ("RESTARTS", lambda o: str(o["status"]["restartCount"])),
+            ("PORT", lambda o: str(o["status"]["hostPort"])),
+            ("PID", lambda o: str(o["status"]["pid"]))],
+}
+
+
+def _print_table(kind: str, items: list[dict[str, Any]], with_namespace: bool) -> None:
+    columns = _COLUMNS.get(kind, [])
+    header = (["NAMESPACE"] if with_namespace else []) + ["NAME"] + [c[0] for c in columns] + ["AGE"]
+    rows = [header]
+    for obj in items:
+        meta = obj["metadata"]
+        row = ([meta.get("namespace", "")] if with_namespace else []) + [meta["name"]]
+        row += [fn(obj) for _, fn in columns]
+        row.append(_age(obj) if kind != "Pod" else _age({"metadata": {
+            "creationTimestamp": obj["status"].get("startTime")}}))
+        rows.append(row)
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    for row in rows:
+        print("   ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+
+
+# -- parser --------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="trafficlab",
+        description="A hands-on lab for progressive delivery with the Kubernetes Gateway API.")
+    parser.add_argument("--home", default=None,
+                        help="the lab's home folder (default: $TRAFFICLAB_HOME, else ./.lab)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, fn: Callable[[argparse.Namespace], int], text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=text, description=text)
+        p.set_defaults(func=fn)
+        return p
+
+    def namespaced(p: argparse.ArgumentParser) -> None:
+        p.add_argument("-n", "--namespace", default="default")
+
+    def dry_run(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--dry-run", nargs="?", const="client", default="none",
+                       choices=["none", "client", "server"],
+                       help="validate and show what would change, change nothing")
+
+    p = add("up", cmd_up, "start the lab and apply the baseline (idempotent)")
+    p.add_argument("--backend", choices=["auto", "local", "kind"], default="auto")
+    p.add_argument("--timeout", type=float, default=90.0, help="seconds to wait for serving")
+    add("down", cmd_down, "stop everything this lab started")
+    p = add("status", cmd_status, "where the gateways answer, and whether the lab is ready")
+    p.add_argument("-o", "--output", choices=["text", "json", "yaml"], default="text")
+
+    p = add("apply", cmd_apply, "apply a file, folder or - (stdin): all objects or none")
+    p.add_argument("-f", "--filename", required=True)
+    namespaced(p)
+    dry_run(p)
+
+    p = add("get", cmd_get, "show objects with their status")
+    p.add_argument("type_name", metavar="KIND[/NAME]")
+    p.add_argument("name", nargs="?")
+    namespaced(p)
+    p.add_argument("-A", "--all-namespaces", action="store_true")
+    p.add_argument("-o", "--output", choices=["wide", "yaml", "json", "name"], default=None)
+
+    p = add("patch", cmd_patch, "patch an object, as kubectl patch does")
+    p.add_argument("type_name", metavar="KIND[/NAME]")
+    p.add_argument("name", nargs="?")
+    namespaced(p)
+    p.add_argument("--type", choices=["merge", "json", "strategic"], default="strategic")
+    p.add_argument("-p", "--patch", required=True)
+    dry_run(p)
+
+    p = add("delete", cmd_delete, "delete objects by KIND NAME or -f FILE")
+    p.add_argument("type_name", metavar="KIND[/NAME]", nargs="?")
+    p.add_argument("name", nargs="?")
+    p.add_argument("-f", "--filename")
+    namespaced(p)
+    p.add_argument("--ignore-not-found", action="store_true")
+    dry_run(p)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except TrafficLabError as exc:
+        if exc.reason in _SERVER_REASONS and not isinstance(exc, ValidationError):
+            _err(f"Error from server ({exc.reason}): {exc.message}")
+        elif isinstance(exc, ValidationError):
+            _err(f"Error from server (Invalid): {exc.message}")
+        else:
+            _err(f"error: {exc.message}")
+        return 1
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,201 @@
+"""The local controller: store -> workloads -> translate -> Envoy -> status, one way.
+
+Every write to the store is followed by a reconcile, under one lock, so that when a
+write returns Envoy already serves it (or the write failed and nothing changed). A
+supervisor thread keeps pods alive and pushes endpoint changes as pods come and go.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from trafficlab._errors import ProxyError
+from trafficlab.controlplane.ports import PortAllocator
+from trafficlab.controlplane.snapshot import ObjectKey, Snapshot
+from trafficlab.controlplane.status import merge_status
+from trafficlab.controlplane.store import Change, ObjectStore, now_rfc3339
+from trafficlab.gateway.proxy import EnvoyProxy
+from trafficlab.gateway.translate import translate
+from trafficlab.workloads.pods import PodManager, admit_deployment
+
+__all__ = ["Controller", "ReconcileReport"]
+
+log = logging.getLogger("trafficlab.controller")
+Obj = dict[str, Any]
+T = TypeVar("T")
+
+
+class ReconcileReport:
+    """What one reconcile did: the data plane version it confirmed and what it warned about."""
+
+    def __init__(self, revision: int, seconds: float, warnings: tuple[str, ...], error: str | None) -> None:
+        self.revision = revision
+        self.seconds = seconds
+        self.warnings = warnings
+        self.error = error
+
+
+class Controller:
+    """Owns the store, the pods and Envoy of one local lab."""
+
+    def __init__(self, home: Path, *, envoy_binary: Path | None = None,
+                 preferred_ports: dict[int, int] | None = None) -> None:
+        self.home = home
+        self.store = ObjectStore(home / "store.json", admit=admit_deployment)
+        self.pods = PodManager(home)
+        self.proxy = EnvoyProxy(home / "envoy", envoy_binary)
+        self.ports = PortAllocator(preferred=preferred_ports)
+        self.lock = threading.RLock()
+        # Every write and reconcile runs on this one long-lived thread: Linux ends a child whose
+        # parent *thread* exits (PR_SET_PDEATHSIG), so pods must not be started from request threads.
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reconcile")
+        self.last: ReconcileReport | None = None
+        self._stop = threading.Event()
+        self._supervisor: threading.Thread | None = None
+
+    # -- life cycle --------------------------------------------------------------------
+    def _serial(self, fn: Callable[[], T]) -> T:
+        if threading.current_thread().name.startswith("reconcile"):
+            return fn()
+        return self._worker.submit(fn).result()
+
+    def start(self) -> None:
+        self._serial(self.proxy.start)
+        self.reconcile()
+        self._supervisor = threading.Thread(target=self._supervise, name="supervisor", daemon=True)
+        self._supervisor.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._supervisor is not None:
+            self._supervisor.join(timeout=5)
+        def stop_all() -> None:
+            self.pods.stop_all()
+            self.proxy.stop()
+            self._write_pids()
+
+        self._serial(stop_all)
+        self._worker.shutdown(wait=True)
+
+    # -- writes ------------------------------------------------------------------------
+    def apply(self, objects: Iterable[Obj], *, dry_run: bool = False,
+              namespace: str = "default") -> tuple[list[Change], ReconcileReport | None]:
+        def run() -> tuple[list[Change], ReconcileReport | None]:
+            changes = self.store.apply(objects, dry_run=dry_run, default_namespace=namespace)
+            return changes, self._after_write(changes, dry_run)
+
+        return self._serial(run)
+
+    def patch(self, key: ObjectKey, patch: Any, patch_type: str, *,
+              dry_run: bool = False) -> tuple[Change, ReconcileReport | None]:
+        def run() -> tuple[Change, ReconcileReport | None]:
+            change = self.store.patch(key, patch, patch_type, dry_run=dry_run)
+            return change, self._after_write([change], dry_run)
+
+        return self._serial(run)
+
+    def delete(self, keys: Iterable[ObjectKey], *, dry_run: bool = False,
+               ignore_not_found: bool = False) -> tuple[list[Change], ReconcileReport | None]:
+        def run() -> tuple[list[Change], ReconcileReport | None]:
+            changes = self.store.delete(keys, dry_run=dry_run, ignore_not_found=ignore_not_found)
+            return changes, self._after_write(changes, dry_run)
+
+        return self._serial(run)
+
+    def _after_write(self, changes: list[Change], dry_run: bool) -> ReconcileReport | None:
+        if dry_run or all(c.action == "unchanged" for c in changes):
+            return None
+        return self.reconcile()
+
+    # -- the loop ----------------------------------------------------------------------
+    def reconcile(self) -> ReconcileReport:
+        """Bring pods and Envoy in line with the store; write the resulting status."""
+        return self._serial(self._reconcile)
+
+    def _reconcile(self) -> ReconcileReport:
+        with self.lock:
+            started = time.perf_counter()
+            base = self.store.snapshot()
+            self.pods.sync([o for o in base.objects if o["kind"] == "Deployment"])
+            endpoints = self.pods.endpoints([o for o in base.objects if o["kind"] == "Service"])
+            bind = self.ports.assign([o for o in base.objects if o["kind"] == "Gateway"])
+            snapshot = Snapshot(revision=base.revision, objects=base.objects,
+                                endpoints=endpoints, bind=bind)
+            result = translate(snapshot)
+            error: str | None = None
+            try:
+                self.proxy.push(result.ir)
+            except ProxyError as exc:
+                error = exc.message
+                log.error("Envoy rejected revision %s: %s", base.revision, exc.message)
+            self._write_statuses(snapshot, result.statuses, programmed=error is None, error=error)
+            self._write_pids()
+            report = ReconcileReport(base.revision, time.perf_counter() - started,
+                                     result.warnings, error)
+            self.last = report
+            return report
+
+    def _write_statuses(self, snapshot: Snapshot, statuses: dict[ObjectKey, Obj], *,
+                        programmed: bool, error: str | None) -> None:
+        now = now_rfc3339()
+        merged: dict[ObjectKey, Obj] = {}
+        for key, status in statuses.items():
+            obj = snapshot.get(key.kind, key.namespace, key.name)
+            if obj is None:
+                continue
+            status = copy.deepcopy(status)
+            if key.kind == "HTTPRoute":
+                _mark_route_programmed(status, obj, programmed, error)
+            merged[key] = merge_status(obj.get("status"), status, now)
+        self.store.write_statuses(merged)
+
+    def _supervise(self) -> None:
+        def one_pass() -> None:
+            deployments = [o for o in self.store.snapshot().objects if o["kind"] == "Deployment"]
+            if self.pods.probe() or self.pods.sync(deployments):
+                self._reconcile()
+
+        while not self._stop.wait(0.25):
+            try:
+                self._serial(one_pass)
+            except Exception:  # the supervisor must outlive one bad reconcile
+                log.exception("supervisor pass failed")
+
+    def _write_pids(self) -> None:
+        """Record every process this lab started, so ``trafficlab down`` can always end them."""
+        pids = {"envoy": self.proxy.pid, "pods": {p.name: p.pid for p in self.pods.pods() if p.pid}}
+        path = self.home / "pids.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(pids))
+        os.replace(tmp, path)
+
+
+def _mark_route_programmed(status: Obj, route: Obj, programmed: bool, error: str | None) -> None:
+    """TrafficLab's own route condition: Programmed=True once Envoy confirmed this generation.
+
+    The spec lets implementations add condition types; graders wait on this one.
+    """
+    generation = route["metadata"]["generation"]
+    for parent in status.get("parents", []):
+        accepted = any(c["type"] == "Accepted" and c["status"] == "True"
+                       for c in parent.get("conditions", []))
+        ok = programmed and accepted
+        if ok:
+            reason, message = "Programmed", "Envoy serves this generation of the route"
+        elif not accepted:
+            reason, message = "Pending", "the route is not accepted by this parent"
+        else:
+            reason, message = "Invalid", f"Envoy did not load the configuration: {error}"
+        parent.setdefault("conditions", []).append({
+            "type": "Programmed", "status": "True" if ok else "False", "reason": reason,
+            "message": message, "observedGeneration": generation,
+        })

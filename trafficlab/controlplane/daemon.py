@@ -1,0 +1,84 @@
+"""The local lab daemon: ``python -m trafficlab.controlplane.daemon --home DIR``.
+
+It runs the Controller (Envoy, pods, reconcile loop) and the lab API, writes
+``<home>/lab.json`` once it serves, and on SIGTERM or ``POST /shutdown`` stops every
+process it started and removes that file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from trafficlab.controlplane.controller import Controller
+from trafficlab.controlplane.server import LabServer
+
+__all__ = ["main", "local_status"]
+
+
+def local_status(controller: Controller) -> dict[str, Any]:
+    """The lab contract's status document for the local backend."""
+    gateways = []
+    all_ready = controller.proxy.pid is not None
+    snapshot = controller.store.snapshot()
+    bind = controller.ports.assign([o for o in snapshot.objects if o["kind"] == "Gateway"])
+    for gw in snapshot.of_kind("Gateway"):
+        meta = gw["metadata"]
+        conditions = gw.get("status", {}).get("conditions", [])
+        programmed = any(c["type"] == "Programmed" and c["status"] == "True" for c in conditions)
+        all_ready = all_ready and programmed
+        listeners = []
+        for listener in gw["spec"].get("listeners", []):
+            address, port = bind.get((meta["namespace"], meta["name"], int(listener["port"])),
+                                     ("127.0.0.1", 0))
+            listeners.append({"name": listener["name"], "port": int(listener["port"]),
+                              "url": f"http://{address}:{port}" if port else None})
+        gateways.append({"namespace": meta["namespace"], "name": meta["name"], "listeners": listeners})
+    pods = controller.pods.pods()
+    return {
+        "backend": "local",
+        "ready": bool(all_ready and gateways and all(p.ready for p in pods)),
+        "gateways": gateways,
+        "prometheus": None,
+        "pods": {"total": len(pods), "ready": sum(1 for p in pods if p.ready)},
+        "envoy": {"pid": controller.proxy.pid, "admin": controller.proxy.admin_url},
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="trafficlab-daemon")
+    parser.add_argument("--home", required=True, type=Path)
+    parser.add_argument("--envoy", type=Path, default=None)
+    args = parser.parse_args(argv)
+    home: Path = args.home.resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+
+    controller = Controller(home, envoy_binary=args.envoy)
+    server = LabServer(controller, lambda: local_status(controller))
+    signal.signal(signal.SIGTERM, lambda *_: server.shutdown())
+    signal.signal(signal.SIGINT, lambda *_: server.shutdown())
+    lab_file = home / "lab.json"
+    try:
+        controller.start()
+        info = {"backend": "local", "pid": os.getpid(), "api": server.url,
+                "started": time.time(), "python": sys.executable}
+        tmp = lab_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(info))
+        os.replace(tmp, lab_file)
+        server.serve()
+    finally:
+        controller.stop()
+        lab_file.unlink(missing_ok=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

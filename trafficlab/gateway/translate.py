@@ -1,0 +1,1076 @@
+"""Gateway API objects -> (IR, statuses): the pure translation step of the control plane.
+
+Modelled on Envoy Gateway's ``internal/gatewayapi`` layer: one function takes a consistent
+snapshot of the store and returns the IR for Envoy, the complete ``status`` block of every
+GatewayClass, Gateway and HTTPRoute this controller is responsible for, and human warnings.
+No I/O, no clock, no Envoy: the same snapshot always gives the same result, in sorted order,
+so golden files stay stable.
+
+Semantics are Gateway API v1.6.1, standard channel. The rules this module applies, with the
+spec text they come from, are in comments next to the code. In short:
+
+- GatewayClasses whose ``controllerName`` is one of ours are accepted; others are ignored.
+- Gateways of an accepted class get one IR listener per port. Only ``HTTP`` listeners are
+  served; others get ``Accepted=False UnsupportedProtocol``.
+- HTTPRoutes attach through ``parentRefs`` (sectionName, port, allowedRoutes, hostnames).
+  Each rule becomes one IR route per match and per intersecting hostname, ordered by
+  :mod:`trafficlab.gateway.precedence` inside each virtual host.
+- Unresolvable backendRefs keep their weight and answer 500 (``cluster=None``); weight 0
+  means no traffic at all; a rule without any usable weight answers 500.
+- Problems inside rules are :class:`~trafficlab.controlplane.status.RouteError` values,
+  folded into ``Accepted`` / ``ResolvedRefs`` / ``PartiallyInvalid`` conditions per parent.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from trafficlab.controlplane.snapshot import CONTROLLER_NAMES, ObjectKey, Snapshot
+from trafficlab.controlplane.status import CONTROLLER_NAME, RouteError, condition
+from trafficlab.gateway.ir import (
+    Cluster,
+    DirectResponse,
+    Forward,
+    HeaderMatch,
+    HeaderMods,
+    HTTPListener,
+    Mirror,
+    PathMatch,
+    QueryMatch,
+    Redirect,
+    Route,
+    RouteAction,
+    URLRewrite,
+    VirtualHost,
+    WeightedDestination,
+    Xds,
+)
+from trafficlab.gateway.precedence import MatchRef, match_sort_key, matches_of
+
+__all__ = ["TranslateResult", "parse_duration_ms", "translate"]
+
+Obj = dict[str, Any]
+
+GATEWAY_GROUP = "gateway.networking.k8s.io"
+_HTTPROUTE_KIND = {"group": GATEWAY_GROUP, "kind": "HTTPRoute"}
+# Kubernetes labels every Namespace with its own name; selectors may rely on it.
+_NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
+_REDIRECT_CODES = (301, 302, 303, 307, 308)  # HTTPRequestRedirectFilter.statusCode enum
+_SCHEME_PORTS = {"http": 80, "https": 443}
+_DURATION = re.compile(r"(\d+)(ms|h|m|s)")
+_DURATION_MS = {"h": 3_600_000, "m": 60_000, "s": 1000, "ms": 1}
+
+
+@dataclass(frozen=True)
+class TranslateResult:
+    """What one translation produced.
+
+    - ``ir``: everything Envoy needs; ``ir.version`` is the snapshot revision.
+    - ``statuses``: the complete ``status`` block per object this controller owns
+      (GatewayClasses, Gateways and HTTPRoutes), without transition times.
+    - ``warnings``: sentences for a human, naming the object and what happens to traffic.
+    """
+
+    ir: Xds
+    statuses: dict[ObjectKey, dict[str, Any]]
+    warnings: tuple[str, ...]
+
+
+def translate(snapshot: Snapshot) -> TranslateResult:
+    """Translate a store snapshot into IR and statuses.
+
+    >>> result = translate(Snapshot(revision=7))
+    >>> result.ir.version, result.statuses, result.warnings
+    ('7', {}, ())
+    """
+    return _Translator(snapshot).run()
+
+
+def parse_duration_ms(value: str) -> int:
+    """A Gateway API duration (GEP-2257: ``1h``, ``10s``, ``500ms``, ``1h2m``) in milliseconds.
+
+    >>> parse_duration_ms("1m30s"), parse_duration_ms("500ms"), parse_duration_ms("0s")
+    (90000, 500, 0)
+    """
+    parts = _DURATION.findall(value)
+    if not parts or "".join(n + u for n, u in parts) != value:
+        raise ValueError(f"{value!r} is not a Gateway API duration such as 10s, 500ms or 1h2m")
+    return sum(int(n) * _DURATION_MS[u] for n, u in parts)
+
+
+# --------------------------------------------------------------------------------------
+# Internal state
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Listener:
+    """One ``spec.listeners[i]`` of a Gateway of ours, with what translation decided about it."""
+
+    gateway: Obj
+    index: int
+    name: str
+    port: int
+    protocol: str
+    hostname: str | None
+    allowed_routes: Obj
+    supported_kinds: list[Obj] = field(default_factory=list)
+    kind_errors: list[str] = field(default_factory=list)
+    unsupported: str | None = None  # why Accepted=False, if so
+    conflict: str | None = None  # why Conflicted=True, if so
+    bind: tuple[str, int] | None = None
+    attached: set[str] = field(default_factory=set)
+
+    @property
+    def namespace(self) -> str:
+        return str(self.gateway["metadata"]["namespace"])
+
+    @property
+    def gateway_name(self) -> str:
+        return str(self.gateway["metadata"]["name"])
+
+    @property
+    def ir_name(self) -> str:
+        return f"{self.namespace}/{self.gateway_name}/{self.port}"
+
+    @property
+    def valid(self) -> bool:
+        return self.unsupported is None and self.conflict is None
+
+    @property
+    def programmed(self) -> bool:
+        return self.valid and self.bind is not None
+
+    @property
+    def takes_httproutes(self) -> bool:
+        return any(k == _HTTPROUTE_KIND for k in self.supported_kinds)
+
+
+@dataclass
+class _Gateway:
+    obj: Obj
+    listeners: list[_Listener]
+
+    @property
+    def label(self) -> str:
+        meta = self.obj["metadata"]
+        return f"{meta['namespace']}/{meta['name']}"
+
+
+@dataclass(frozen=True)
+class _Match:
+    """One normalized match of a rule, ready for the IR, plus its precedence."""
+
+    index: int
+    path: PathMatch
+    headers: tuple[HeaderMatch, ...]
+    query: tuple[QueryMatch, ...]
+    method: str | None
+    ref: MatchRef
+
+
+@dataclass
+class _Rule:
+    """One ``spec.rules[i]`` translated; ``invalid`` rules answer 500 for their matches."""
+
+    index: int
+    matches: list[_Match]
+    action: RouteAction
+    invalid: list[RouteError] = field(default_factory=list)
+    request_headers: HeaderMods = field(default_factory=HeaderMods)
+    response_headers: HeaderMods = field(default_factory=HeaderMods)
+    mirrors: tuple[Mirror, ...] = ()
+    rewrite: URLRewrite | None = None
+    timeout_ms: int | None = None
+    backend_timeout_ms: int | None = None
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """One IR route to place in a virtual host."""
+
+    listener: str
+    domain: str
+    route_key: str
+    rule: _Rule
+    match: _Match
+
+
+# --------------------------------------------------------------------------------------
+# The translator
+# --------------------------------------------------------------------------------------
+
+
+class _Translator:
+    def __init__(self, snapshot: Snapshot) -> None:
+        self.snapshot = snapshot
+        self.index: dict[tuple[str, str, str], Obj] = {}
+        for obj in snapshot.objects:
+            meta = obj.get("metadata", {})
+            key = (str(obj.get("kind")), str(meta.get("namespace", "")), str(meta.get("name")))
+            self.index[key] = obj
+        self.by_kind: dict[str, list[Obj]] = {}
+        for key in sorted(self.index):  # namespace/name order makes the output deterministic
+            self.by_kind.setdefault(key[0], []).append(self.index[key])
+        self.warnings: list[str] = []
+        self.statuses: dict[ObjectKey, dict[str, Any]] = {}
+        self.clusters: dict[str, Cluster] = {}
+        self.entries: dict[tuple[str, str, str, int, int], _Entry] = {}
+        self.gateways: dict[tuple[str, str], _Gateway] = {}
+
+    def get(self, kind: str, namespace: str, name: str) -> Obj | None:
+        return self.index.get((kind, namespace, name))
+
+    def of_kind(self, kind: str) -> list[Obj]:
+        """Objects of ``kind`` sorted by namespace/name."""
+        return self.by_kind.get(kind, [])
+
+    def warn(self, text: str) -> None:
+        if text not in self.warnings:
+            self.warnings.append(text)
+
+    # -- top level -------------------------------------------------------------------------
+    def run(self) -> TranslateResult:
+        classes = self._gateway_classes()
+        for gw in self.of_kind("Gateway"):
+            if gw.get("spec", {}).get("gatewayClassName") in classes:
+                meta = gw["metadata"]
+                self.gateways[(str(meta["namespace"]), str(meta["name"]))] = self._gateway(gw)
+        for route in self.of_kind("HTTPRoute"):
+            self._route(route)
+        for state in self.gateways.values():
+            self.statuses[ObjectKey.of(state.obj)] = self._gateway_status(state)
+        ir = Xds(
+            version=str(self.snapshot.revision),
+            listeners=self._listeners(),
+            clusters=tuple(self.clusters[name] for name in sorted(self.clusters)),
+        )
+        statuses = {key: self.statuses[key] for key in sorted(self.statuses)}
+        return TranslateResult(ir=ir, statuses=statuses, warnings=tuple(self.warnings))
+
+    # -- GatewayClass ----------------------------------------------------------------------
+    def _gateway_classes(self) -> set[str]:
+        """Names of the classes we accept. Classes of other controllers get no status from us."""
+        accepted: set[str] = set()
+        for gc in self.of_kind("GatewayClass"):
+            controller = gc.get("spec", {}).get("controllerName")
+            if controller not in CONTROLLER_NAMES:
+                continue
+            name = str(gc["metadata"]["name"])
+            accepted.add(name)
+            self.statuses[ObjectKey.of(gc)] = {"conditions": [condition(
+                "Accepted", True, "Accepted",
+                f"TrafficLab's gateway controller accepts this class ({controller}).",
+                _generation(gc),
+            )]}
+        return accepted
+
+    # -- Gateway ---------------------------------------------------------------------------
+    def _gateway(self, gw: Obj) -> _Gateway:
+        ns, name = str(gw["metadata"]["namespace"]), str(gw["metadata"]["name"])
+        listeners: list[_Listener] = []
+        for i, spec in enumerate(gw.get("spec", {}).get("listeners") or []):
+            listener = _Listener(
+                gateway=gw, index=i, name=str(spec["name"]), port=int(spec["port"]),
+                protocol=str(spec.get("protocol", "")), hostname=spec.get("hostname") or None,
+                allowed_routes=spec.get("allowedRoutes") or {},
+            )
+            where = f"spec.listeners[{i}]"
+            if listener.protocol != "HTTP":
+                listener.unsupported = (
+                    f"{where}.protocol: {listener.protocol} is not supported; "
+                    "TrafficLab serves HTTP listeners only"
+                )
+                self.warn(f"Gateway {ns}/{name}: listener {listener.name} uses protocol "
+                          f"{listener.protocol}, which TrafficLab does not serve; it is ignored.")
+            else:
+                self._route_kinds(listener, where)
+            listener.bind = self.snapshot.bind.get((ns, name, listener.port))
+            listeners.append(listener)
+        # Listeners sharing a port must differ in hostname ("Distinct Listeners" in the Gateway
+        # spec). Indistinct ones are all rejected: "The implementation MUST NOT pick one
+        # conflicting Listener as the winner."
+        groups: dict[tuple[int, str], list[_Listener]] = {}
+        for listener in listeners:
+            if listener.unsupported is None:
+                groups.setdefault((listener.port, listener.hostname or ""), []).append(listener)
+        for (port, host), same in groups.items():
+            if len(same) > 1:
+                names = ", ".join(x.name for x in same)
+                for listener in same:
+                    listener.conflict = (f"listeners {names} all use port {port} with "
+                                         f"{'hostname ' + host if host else 'no hostname'}")
+        for listener in listeners:
+            if listener.valid and listener.bind is None:
+                self.warn(f"Gateway {ns}/{name}: no local port is bound for port "
+                          f"{listener.port} yet; listener {listener.name} serves nothing "
+                          "until it is.")
+        return _Gateway(gw, listeners)
+
+    @staticmethod
+    def _route_kinds(listener: _Listener, where: str) -> None:
+        """Resolve ``allowedRoutes.kinds``: HTTPRoute is the only kind an HTTP listener takes."""
+        kinds = listener.allowed_routes.get("kinds") or []
+        if not kinds:
+            # "When unspecified or empty, the kinds of Routes selected are determined using the
+            # Listener protocol" -- HTTPRoute for HTTP.
+            listener.supported_kinds = [dict(_HTTPROUTE_KIND)]
+            return
+        for k, kind in enumerate(kinds):
+            group = kind.get("group", GATEWAY_GROUP)
+            if group == GATEWAY_GROUP and kind.get("kind") == "HTTPRoute":
+                if not listener.takes_httproutes:
+                    listener.supported_kinds.append(dict(_HTTPROUTE_KIND))
+            else:
+                listener.kind_errors.append(
+                    f"{where}.allowedRoutes.kinds[{k}]: {group or 'core'}/{kind.get('kind')} is "
+                    "not a route kind TrafficLab supports on an HTTP listener; only HTTPRoute is"
+                )
+
+    def _gateway_status(self, state: _Gateway) -> dict[str, Any]:
+        gen = _generation(state.obj)
+        listener_statuses = [self._listener_status(x, gen) for x in state.listeners]
+        invalid = [x for x in state.listeners if not x.valid]
+        programmed = [x for x in state.listeners if x.programmed]
+        if not invalid:
+            accepted = condition("Accepted", True, "Accepted", "The Gateway is accepted.", gen)
+        elif len(invalid) < len(state.listeners):
+            accepted = condition("Accepted", True, "ListenersNotValid",
+                                 f"Listener(s) {_names(invalid)} are not valid and not served "
+                                 "(see status.listeners); the other listeners are.", gen)
+        else:
+            accepted = condition("Accepted", False, "ListenersNotValid",
+                                 f"No listener is valid ({_names(invalid)}); "
+                                 "see status.listeners.", gen)
+        if programmed:
+            where = ", ".join(sorted({f"{x.bind[0]}:{x.bind[1]} (port {x.port})"
+                                      for x in programmed if x.bind}))
+            prog = condition("Programmed", True, "Programmed", f"Envoy listens on {where}.", gen)
+        elif any(x.valid for x in state.listeners):
+            prog = condition("Programmed", False, "AddressNotAssigned",
+                             "No local port has been bound for this Gateway's listeners yet.", gen)
+        else:
+            prog = condition("Programmed", False, "Invalid",
+                             "The Gateway has no valid listener to program.", gen)
+        addresses = sorted({x.bind[0] for x in programmed if x.bind})
+        return {
+            "addresses": [{"type": _address_type(a), "value": a} for a in addresses],
+            "conditions": [accepted, prog],
+            "listeners": listener_statuses,
+        }
+
+    @staticmethod
+    def _listener_status(listener: _Listener, gen: int | None) -> dict[str, Any]:
+        if listener.unsupported:
+            accepted = condition("Accepted", False, "UnsupportedProtocol",
+                                 listener.unsupported, gen)
+        elif listener.conflict:
+            # GEP-1713's examples report a hostname conflict as Accepted=False PortUnavailable.
+            accepted = condition("Accepted", False, "PortUnavailable",
+                                 f"Conflicted: {listener.conflict}; none of them is served.", gen)
+        else:
+            accepted = condition("Accepted", True, "Accepted", "The listener is accepted.", gen)
+        if not listener.valid:
+            programmed = condition("Programmed", False, "Invalid",
+                                   "The listener is not accepted; see its Accepted condition.", gen)
+        elif listener.bind is None:
+            programmed = condition("Programmed", False, "AddressNotAssigned",
+                                   f"No local port is bound for port {listener.port} yet.", gen)
+        else:
+            address, port = listener.bind
+            programmed = condition("Programmed", True, "Programmed",
+                                   f"Envoy listens on {address}:{port} for port {listener.port}.",
+                                   gen)
+        if listener.kind_errors:
+            resolved = condition("ResolvedRefs", False, "InvalidRouteKinds",
+                                 "; ".join(listener.kind_errors), gen)
+        else:
+            resolved = condition("ResolvedRefs", True, "ResolvedRefs",
+                                 "All references are resolved.", gen)
+        if listener.conflict:
+            conflicted = condition("Conflicted", True, "HostnameConflict", listener.conflict, gen)
+        else:
+            conflicted = condition("Conflicted", False, "NoConflicts", "No conflicts.", gen)
+        return {
+            "name": listener.name,
+            "supportedKinds": [dict(k) for k in listener.supported_kinds],
+            "attachedRoutes": len(listener.attached),
+            "conditions": [accepted, programmed, resolved, conflicted],
+        }
+
+    # -- HTTPRoute -------------------------------------------------------------------------
+    def _route(self, route: Obj) -> None:
+        meta = route["metadata"]
+        ns, name = str(meta["namespace"]), str(meta["name"])
+        label = f"HTTPRoute {ns}/{name}"
+        spec = route.get("spec") or {}
+        targets: list[tuple[int, Obj, _Gateway]] = []
+        seen: list[Obj] = []
+        for i, pref in enumerate(spec.get("parentRefs") or []):
+            echo = _echo_parent_ref(pref)
+            if echo["group"] != GATEWAY_GROUP or echo["kind"] != "Gateway" or echo in seen:
+                continue  # other parent kinds (a mesh Service) are not ours to report on
+            seen.append(echo)
+            gw_ns = str(pref.get("namespace") or ns)
+            state = self.gateways.get((gw_ns, str(pref["name"])))
+            if state is None:
+                if self.get("Gateway", gw_ns, str(pref["name"])) is None:
+                    self.warn(f"{label}: spec.parentRefs[{i}] names Gateway "
+                              f"{gw_ns}/{pref['name']}, which does not exist; "
+                              "the route is not attached there.")
+                continue  # a Gateway of another class: its controller reports
+            targets.append((i, echo, state))
+        old_parents = (route.get("status") or {}).get("parents") or []
+        had_ours = any(p.get("controllerName") in CONTROLLER_NAMES for p in old_parents)
+        if not targets:
+            if had_ours:  # we reported before: clear our entries
+                self.statuses[ObjectKey.of(route)] = {"parents": []}
+            return
+
+        rules, errors = self._rules(route)
+        gen = _generation(route)
+        resolved = [e for e in errors if e.condition_type == "ResolvedRefs"]
+        invalid_rules = [r for r in rules if r.invalid]
+        parents: list[Obj] = []
+        route_key = f"{ns}/{name}"
+        for i, echo, state in targets:
+            attached, reason, message = self._attach(route, i, echo, state)
+            conditions: list[Obj] = []
+            if not attached:
+                conditions.append(condition("Accepted", False, reason, message, gen))
+                self.warn(f"{label}: {message}")
+            elif len(invalid_rules) == len(rules):
+                # Each invalid rule was already warned about by _rule.
+                text = "All rules are invalid: " + "; ".join(
+                    e.message for r in rules for e in r.invalid)
+                conditions.append(condition("Accepted", False, "UnsupportedValue", text, gen))
+            else:
+                conditions.append(condition("Accepted", True, "Accepted", message, gen))
+                for listener, _ in attached:
+                    listener.attached.add(route_key)
+            if resolved:
+                conditions.append(condition("ResolvedRefs", False, resolved[0].reason,
+                                            "; ".join(e.message for e in resolved), gen))
+            else:
+                conditions.append(condition("ResolvedRefs", True, "ResolvedRefs",
+                                            "All references are resolved.", gen))
+            if attached and invalid_rules and len(invalid_rules) < len(rules):
+                # The spec's "Drop Rule(s)" approach needs this prefix; we answer 500 for the
+                # dropped rule's matches rather than letting them fall through to other routes.
+                dropped = ", ".join(str(r.index) for r in invalid_rules)
+                why = "; ".join(e.message for r in invalid_rules for e in r.invalid)
+                conditions.append(condition(
+                    "PartiallyInvalid", True, "UnsupportedValue",
+                    f"Dropped Rule(s) {dropped} (their matches answer HTTP 500): {why}", gen,
+                ))
+            parents.append({"parentRef": echo, "controllerName": CONTROLLER_NAME,
+                            "conditions": conditions})
+            for listener, domains in attached:
+                if not listener.programmed:
+                    continue
+                for domain in domains:
+                    if _isolated_from(listener, domain, state.listeners):
+                        continue
+                    for rule in rules:
+                        for match in rule.matches:
+                            key = (listener.ir_name, domain, route_key, rule.index, match.index)
+                            self.entries.setdefault(key, _Entry(listener.ir_name, domain, route_key,
+                                                                rule, match))
+        self.statuses[ObjectKey.of(route)] = {"parents": parents}
+
+    def _attach(self, route: Obj, i: int, echo: Obj,
+                state: _Gateway) -> tuple[list[tuple[_Listener, list[str]]], str, str]:
+        """Which listeners of ``state`` take the route, with the domains each serves it on."""
+        ns = str(route["metadata"]["namespace"])
+        where = f"spec.parentRefs[{i}]"
+        candidates = state.listeners
+        section, port = echo.get("sectionName"), echo.get("port")
+        if section is not None:
+            candidates = [x for x in candidates if x.name == section]
+        if port is not None:
+            candidates = [x for x in candidates if x.port == port]
+        if not candidates:
+            wanted = " and ".join(filter(None, [
+                f"named {section!r}" if section is not None else "",
+                f"on port {port}" if port is not None else "",
+            ]))
+            have = ", ".join(f"{x.name} (port {x.port})" for x in state.listeners) or "none"
+            return [], "NoMatchingParent", (
+                f"{where}: Gateway {state.label} has no listener {wanted}; "
+                f"its listeners are {have}."
+            )
+        allowed = []
+        refusals = []
+        for listener in candidates:
+            why = self._refusal(listener, ns)
+            if why:
+                refusals.append(why)
+            else:
+                allowed.append(listener)
+        if not allowed:
+            return [], "NotAllowedByListeners", (
+                f"{where}: Gateway {state.label} refuses the route: " + "; ".join(refusals) + ".")
+        hostnames = _unique(str(h) for h in (route.get("spec") or {}).get("hostnames") or [])
+        attached = []
+        for listener in allowed:
+            domains = _intersect(listener.hostname, hostnames)
+            if domains:
+                attached.append((listener, domains))
+        if not attached:
+            listed = ", ".join(f"{x.name} ({x.hostname})" for x in allowed)
+            return [], "NoMatchingListenerHostname", (
+                f"spec.hostnames: none of {', '.join(hostnames)} matches the hostname of "
+                f"listener(s) {listed} of Gateway {state.label}."
+            )
+        names = ", ".join(x.name for x, _ in attached)
+        return attached, "Accepted", f"Accepted by Gateway {state.label} (listener {names})."
+
+    def _refusal(self, listener: _Listener, route_ns: str) -> str | None:
+        """Why ``listener`` refuses an HTTPRoute from ``route_ns``, or None if it takes it."""
+        if not listener.takes_httproutes:
+            if listener.unsupported:
+                return f"listener {listener.name} ({listener.protocol}) takes no HTTPRoutes here"
+            return f"listener {listener.name} does not allow HTTPRoutes (allowedRoutes.kinds)"
+        namespaces = listener.allowed_routes.get("namespaces") or {}
+        origin = namespaces.get("from", "Same")
+        gw_ns = listener.namespace
+        if origin == "All":
+            return None
+        if origin == "Same":
+            if route_ns == gw_ns:
+                return None
+            return (f"listener {listener.name} allows routes from namespace {gw_ns} only "
+                    f"(allowedRoutes.namespaces.from: Same), not from {route_ns}")
+        if origin == "Selector":
+            if _selects(namespaces.get("selector"), self._namespace_labels(route_ns)):
+                return None
+            return (f"listener {listener.name} allows routes from namespaces matching its "
+                    f"allowedRoutes.namespaces.selector, and namespace {route_ns} does not match")
+        return f"listener {listener.name} has unsupported allowedRoutes.namespaces.from {origin!r}"
+
+    def _namespace_labels(self, namespace: str) -> dict[str, str]:
+        obj = self.get("Namespace", "", namespace)
+        labels = dict((obj or {}).get("metadata", {}).get("labels") or {})
+        labels[_NAMESPACE_NAME_LABEL] = namespace
+        return labels
+
+    # -- rules -----------------------------------------------------------------------------
+    def _rules(self, route: Obj) -> tuple[list[_Rule], list[RouteError]]:
+        refs = {(r.rule, r.match): r for r in matches_of(route)}
+        # CRD default: a route without rules has one rule matching PathPrefix "/".
+        rules_spec = (route.get("spec") or {}).get("rules") or [{}]
+        rules: list[_Rule] = []
+        errors: list[RouteError] = []
+        for i, spec in enumerate(rules_spec):
+            rule, rule_errors = self._rule(route, i, spec, refs)
+            rules.append(rule)
+            errors.extend(rule_errors)
+        return rules, errors
+
+    def _rule(self, route: Obj, i: int, spec: Obj,
+              refs: Mapping[tuple[int, int], MatchRef]) -> tuple[_Rule, list[RouteError]]:
+        meta = route["metadata"]
+        ns, name = str(meta["namespace"]), str(meta["name"])
+        where = f"spec.rules[{i}]"
+        errors: list[RouteError] = []
+        invalid: list[RouteError] = []
+
+        matches: list[_Match] = []
+        for j, match in enumerate(spec.get("matches") or [{}]):
+            try:
+                matches.append(_match(match, f"{where}.matches[{j}]", j, refs[(i, j)]))
+            except RouteError as err:
+                # A match Envoy cannot express is left out: answering 500 on a guess (say "/")
+                # would swallow requests meant for other routes.
+                invalid.append(err)
+
+        request_headers, response_headers = HeaderMods(), HeaderMods()
+        mirrors: list[Mirror] = []
+        redirect: Redirect | None = None
+        rewrite: URLRewrite | None = None
+        for k, flt in enumerate(spec.get("filters") or []):
+            at = f"{where}.filters[{k}]"
+            kind = flt.get("type")
+            try:
+                if kind == "RequestHeaderModifier":
+                    request_headers = _header_mods(flt.get("requestHeaderModifier") or {})
+                elif kind == "ResponseHeaderModifier":
+                    response_headers = _header_mods(flt.get("responseHeaderModifier") or {})
+                elif kind == "RequestMirror":
+                    mirrors.append(self._mirror(route, flt.get("requestMirror") or {},
+                                                f"{at}.requestMirror"))
+                elif kind == "RequestRedirect":
+                    redirect = _redirect(flt.get("requestRedirect") or {}, f"{at}.requestRedirect")
+                elif kind == "URLRewrite":
+                    rewrite = _rewrite(flt.get("urlRewrite") or {}, f"{at}.urlRewrite")
+                else:
+                    # ExtensionRef, CORS and types added later: "Unknown values here must result in
+                    # the implementation setting the Accepted Condition for the Route to status:
+                    # False, with a Reason of UnsupportedValue" (HTTPRouteFilter.type).
+                    raise RouteError("UnsupportedValue", "Accepted",
+                                     f"{at}.type: {kind} filters are not supported by TrafficLab")
+            except RouteError as err:
+                (errors if err.condition_type == "ResolvedRefs" else invalid).append(err)
+        uses_prefix_rewrite = (redirect is not None and redirect.path_kind == "prefix") or (
+            rewrite is not None and rewrite.path_kind == "prefix")
+        if uses_prefix_rewrite and any(m.path.kind != "prefix" for m in matches):
+            # "ReplacePrefixMatch is only compatible with a PathPrefix HTTPRouteMatch."
+            invalid.append(RouteError("UnsupportedValue", "Accepted",
+                                      f"{where}.filters: ReplacePrefixMatch needs every match of "
+                                      "the rule to be a PathPrefix match"))
+
+        timeout_ms = backend_timeout_ms = None
+        timeouts = spec.get("timeouts") or {}
+        try:
+            if "request" in timeouts:
+                timeout_ms = parse_duration_ms(str(timeouts["request"]))
+            if "backendRequest" in timeouts:
+                backend_timeout_ms = parse_duration_ms(str(timeouts["backendRequest"]))
+        except ValueError as exc:
+            invalid.append(RouteError("UnsupportedValue", "Accepted", f"{where}.timeouts: {exc}"))
+
+        destinations, backend_errors, backend_invalid = self._backends(route, i, spec)
+        errors.extend(backend_errors)
+        invalid.extend(backend_invalid)
+
+        action: RouteAction
+        if invalid:
+            action = DirectResponse(500)
+            problems = "; ".join(e.message for e in invalid)
+            self.warn(f"HTTPRoute {ns}/{name}: rule {i} is invalid ({problems}); "
+                      "requests it matches get HTTP 500.")
+        elif redirect is not None:
+            action = redirect
+        elif destinations and any(d.cluster is not None for d in destinations):
+            action = Forward(tuple(destinations))
+        else:
+            # HTTPRouteRule.backendRefs: "If *all* entries in BackendRefs are invalid, and there are
+            # also no filters specified in this route rule, *all* traffic which matches this rule
+            # MUST receive a 500 status code." We answer 500 as well when every weight is 0:
+            # BackendRef.weight says "If weight is set to 0, no traffic should be forwarded for
+            # this entry", so there is nowhere to forward, and 500 (as for a rule without
+            # backendRefs, conformance HTTPRouteNoBackendRefs) tells the student the rule is dead.
+            action = DirectResponse(500)
+            backend_refs = spec.get("backendRefs") or []
+            if not backend_refs:
+                self.warn(f"HTTPRoute {ns}/{name}: rule {i} has no backendRefs; "
+                          "requests it matches get HTTP 500.")
+            elif not destinations:
+                self.warn(f"HTTPRoute {ns}/{name}: every backendRef of rule {i} has weight 0; "
+                          "requests it matches get HTTP 500.")
+        valid = not invalid
+        rule = _Rule(
+            index=i, matches=matches, action=action, invalid=invalid,
+            request_headers=request_headers if valid else HeaderMods(),
+            response_headers=response_headers if valid else HeaderMods(),
+            mirrors=tuple(mirrors) if valid and isinstance(action, Forward) else (),
+            rewrite=rewrite if valid and isinstance(action, Forward) else None,
+            timeout_ms=timeout_ms if valid else None,
+            backend_timeout_ms=backend_timeout_ms if valid else None,
+        )
+        return rule, errors
+
+    def _backends(self, route: Obj, i: int, spec: Obj,
+                  ) -> tuple[list[WeightedDestination], list[RouteError], list[RouteError]]:
+        """Weighted destinations of rule ``i``; weight-0 entries are left out entirely."""
+        meta = route["metadata"]
+        ns, name = str(meta["namespace"]), str(meta["name"])
+        backend_refs = spec.get("backendRefs") or []
+        total = sum(int(ref.get("weight", 1)) for ref in backend_refs)
+        destinations: list[WeightedDestination] = []
+        errors: list[RouteError] = []
+        invalid: list[RouteError] = []
+        for k, ref in enumerate(backend_refs):
+            at = f"spec.rules[{i}].backendRefs[{k}]"
+            weight = int(ref.get("weight", 1))
+            share = _share(weight, total)
+            cluster: str | None
+            try:
+                cluster = self._service_cluster(route, ref, at)
+            except RouteError as err:
+                errors.append(err)
+                cluster = None
+                effect = (f"its {share} share gets HTTP 500" if weight
+                          else "it has weight 0, so no request is affected")
+                self.warn(f"HTTPRoute {ns}/{name}: backendRef {ref.get('name')} (rule {i}) "
+                          f"{err.summary}; {effect}.")
+            else:
+                if weight and not self.clusters[cluster].endpoints:
+                    self.warn(f"HTTPRoute {ns}/{name}: backendRef {ref.get('name')} (rule {i}) "
+                              f"has no ready endpoints; its {share} share gets HTTP 503.")
+            request_headers, response_headers = HeaderMods(), HeaderMods()
+            for f, flt in enumerate(ref.get("filters") or []):
+                kind = flt.get("type")
+                if kind == "RequestHeaderModifier":
+                    request_headers = _header_mods(flt.get("requestHeaderModifier") or {})
+                elif kind == "ResponseHeaderModifier":
+                    response_headers = _header_mods(flt.get("responseHeaderModifier") or {})
+                else:
+                    invalid.append(RouteError(
+                        "UnsupportedValue", "Accepted",
+                        f"{at}.filters[{f}].type: {kind} filters on a backendRef are not supported "
+                        "by TrafficLab (use it in the rule's filters)"))
+            if weight == 0:
+                # BackendRef.weight: "If weight is set to 0, no traffic should be forwarded for
+                # this entry." Its cluster (if resolved) still exists, so raising the weight later
+                # does not have to wait for a new cluster to warm up.
+                continue
+            destinations.append(WeightedDestination(
+                cluster=cluster, weight=weight, name=f"httproute/{ns}/{name}/rule/{i}/backend/{k}",
+                request_headers=request_headers, response_headers=response_headers,
+            ))
+        return destinations, errors, invalid
+
+    def _mirror(self, route: Obj, spec: Obj, at: str) -> Mirror:
+        """A RequestMirror; an unresolvable backend drops the mirror (raised as ResolvedRefs)."""
+        meta = route["metadata"]
+        try:
+            cluster = self._service_cluster(route, spec.get("backendRef") or {}, f"{at}.backendRef")
+        except RouteError as err:
+            self.warn(f"HTTPRoute {meta['namespace']}/{meta['name']}: request mirror to "
+                      f"{(spec.get('backendRef') or {}).get('name')} ({at}) {err.summary}; "
+                      "nothing is mirrored there.")
+            raise
+        if "percent" in spec:
+            percent = float(spec["percent"])
+        elif "fraction" in spec:
+            fraction = spec["fraction"]
+            percent = 100.0 * float(fraction["numerator"]) / float(fraction.get("denominator", 100))
+        else:
+            percent = 100.0
+        return Mirror(cluster=cluster, percent=percent)
+
+    def _service_cluster(self, route: Obj, ref: Obj, at: str) -> str:
+        """Resolve a backend reference to a cluster name, registering the cluster."""
+        route_ns = str(route["metadata"]["namespace"])
+        group = str(ref.get("group", ""))
+        kind = str(ref.get("kind", "Service"))
+        name = str(ref.get("name"))
+        ns = str(ref.get("namespace") or route_ns)
+        if group != "" or kind != "Service":
+            what = f"{group + '/' if group else ''}{kind}"
+            raise RouteError("InvalidKind", "ResolvedRefs",
+                             f"{at}: {what} is not a supported backend kind; "
+                             'use a Service (group "", kind Service)',
+                             summary=f"is of kind {what}, not a Service")
+        if ns != route_ns and not self._granted(route_ns, ns, name):
+            # ReferenceGrant is required for any cross-namespace backendRef (BackendRef.namespace).
+            raise RouteError("RefNotPermitted", "ResolvedRefs",
+                             f"{at}: Service {ns}/{name} is in another namespace and no "
+                             f"ReferenceGrant in namespace {ns} allows HTTPRoutes from namespace "
+                             f"{route_ns} to use it",
+                             summary=f"is in namespace {ns}, and no ReferenceGrant there allows it")
+        service = self.get("Service", ns, name)
+        if service is None:
+            raise RouteError("BackendNotFound", "ResolvedRefs",
+                             f"{at}: Service {ns}/{name} not found", summary="not found")
+        port = ref.get("port")
+        if port is None:
+            raise RouteError("BackendNotFound", "ResolvedRefs",
+                             f"{at}.port: a port is required for Service {ns}/{name}",
+                             summary="has no port")
+        ports = (service.get("spec") or {}).get("ports") or []
+        found = next((p for p in ports if p.get("port") == port), None)
+        if found is None:
+            have = ", ".join(str(p.get("port")) for p in ports) or "none"
+            raise RouteError("BackendNotFound", "ResolvedRefs",
+                             f"{at}.port: Service {ns}/{name} has no port {port} (it has {have})",
+                             summary=f"names port {port}, which Service {ns}/{name} does not have")
+        protocol = found.get("protocol", "TCP")
+        if protocol != "TCP":
+            raise RouteError("UnsupportedProtocol", "ResolvedRefs",
+                             f"{at}.port: port {port} of Service {ns}/{name} is {protocol}; "
+                             "HTTP needs TCP", summary=f"names a {protocol} port")
+        cluster = f"service/{ns}/{name}/{port}"
+        if cluster not in self.clusters:
+            endpoints = self.snapshot.endpoints.get((ns, name), {}).get(int(port), ())
+            self.clusters[cluster] = Cluster(
+                name=cluster, endpoints=tuple(sorted(endpoints, key=lambda e: (e.host, e.port))))
+        return cluster
+
+    def _granted(self, from_ns: str, to_ns: str, service: str) -> bool:
+        """Whether a ReferenceGrant in ``to_ns`` lets HTTPRoutes in ``from_ns`` use ``service``."""
+        for grant in self.of_kind("ReferenceGrant"):
+            if grant["metadata"].get("namespace") != to_ns:
+                continue
+            spec = grant.get("spec") or {}
+            from_ok = any(f.get("group") == GATEWAY_GROUP and f.get("kind") == "HTTPRoute"
+                          and f.get("namespace") == from_ns for f in spec.get("from") or [])
+            to_ok = any(t.get("group", "") == "" and t.get("kind") == "Service"
+                        and t.get("name") in (None, "", service) for t in spec.get("to") or [])
+            if from_ok and to_ok:
+                return True
+        return False
+
+    # -- IR assembly -----------------------------------------------------------------------
+    def _listeners(self) -> tuple[HTTPListener, ...]:
+        out: list[HTTPListener] = []
+        for (ns, name), state in sorted(self.gateways.items()):
+            ports = sorted({x.port for x in state.listeners if x.programmed})
+            for port in ports:
+                address, bind_port = self.snapshot.bind[(ns, name, port)]
+                ir_name = f"{ns}/{name}/{port}"
+                out.append(HTTPListener(name=ir_name, address=address, port=port,
+                                        bind_port=bind_port, virtual_hosts=self._vhosts(ir_name)))
+        return tuple(sorted(out, key=lambda x: x.name))
+
+    def _vhosts(self, listener: str) -> tuple[VirtualHost, ...]:
+        by_domain: dict[str, list[_Entry]] = {}
+        for entry in self.entries.values():
+            if entry.listener == listener:
+                by_domain.setdefault(entry.domain, []).append(entry)
+        vhosts = []
+        for domain in sorted(by_domain):
+            entries = sorted(by_domain[domain], key=lambda e: match_sort_key(e.match.ref))
+            vhosts.append(VirtualHost(name=f"{listener}/{domain}", domains=(domain,),
+                                      routes=tuple(_ir_route(e) for e in entries)))
+        return tuple(vhosts)
+
+
+# --------------------------------------------------------------------------------------
+# Pure helpers
+# --------------------------------------------------------------------------------------
+
+
+def _ir_route(entry: _Entry) -> Route:
+    rule, match = entry.rule, entry.match
+    return Route(
+        name=f"httproute/{entry.route_key}/rule/{rule.index}/match/{match.index}/{entry.domain}",
+        action=rule.action,
+        path=match.path,
+        headers=match.headers,
+        query=match.query,
+        method=match.method,
+        request_headers=rule.request_headers,
+        response_headers=rule.response_headers,
+        mirrors=rule.mirrors,
+        rewrite=rule.rewrite,
+        timeout_ms=rule.timeout_ms,
+        backend_timeout_ms=rule.backend_timeout_ms,
+    )
+
+
+def _match(spec: Obj, at: str, index: int, ref: MatchRef) -> _Match:
+    path = {"type": "PathPrefix", "value": "/", **(spec.get("path") or {})}
+    value = str(path["value"])
+    kind: Literal["exact", "prefix", "regex"]
+    if path["type"] == "Exact":
+        kind = "exact"
+    elif path["type"] == "PathPrefix":
+        # HTTPPathMatch PathPrefix matches whole path elements and "a trailing `/` is ignored":
+        # "/foo/" behaves as "/foo". The Envoy renderer turns "prefix" into path_separated_prefix.
+        kind, value = "prefix", value.rstrip("/") or "/"
+    elif path["type"] == "RegularExpression":
+        kind = "regex"
+    else:
+        raise RouteError("UnsupportedValue", "Accepted",
+                         f"{at}.path.type: {path['type']} is not a supported path match type")
+    headers: list[HeaderMatch] = []
+    seen: set[str] = set()
+    for h, header in enumerate(spec.get("headers") or []):
+        # "If multiple entries specify equivalent header names, only the first entry with an
+        # equivalent name MUST be considered" -- names are case-insensitive.
+        if str(header["name"]).lower() in seen:
+            continue
+        seen.add(str(header["name"]).lower())
+        kind_h = _value_kind(header.get("type", "Exact"), f"{at}.headers[{h}].type")
+        headers.append(HeaderMatch(str(header["name"]), str(header["value"]), kind_h))
+    query: list[QueryMatch] = []
+    seen = set()
+    for q, param in enumerate(spec.get("queryParams") or []):
+        if str(param["name"]) in seen:  # query names compare exactly (case-sensitive)
+            continue
+        seen.add(str(param["name"]))
+        kind_q = _value_kind(param.get("type", "Exact"), f"{at}.queryParams[{q}].type")
+        query.append(QueryMatch(str(param["name"]), str(param["value"]), kind_q))
+    method = spec.get("method")
+    return _Match(index, PathMatch(kind, value), tuple(headers), tuple(query),
+                  str(method) if method else None, ref)
+
+
+def _value_kind(kind: str, at: str) -> Literal["exact", "regex"]:
+    if kind == "Exact":
+        return "exact"
+    if kind == "RegularExpression":
+        return "regex"
+    raise RouteError("UnsupportedValue", "Accepted", f"{at}: {kind} is not a supported match type")
+
+
+def _header_mods(spec: Obj) -> HeaderMods:
+    """RequestHeaderModifier / ResponseHeaderModifier; later duplicates of a name are ignored."""
+
+    def pairs(items: Iterable[Obj]) -> tuple[tuple[str, str], ...]:
+        out: list[tuple[str, str]] = []
+        seen: set[str] = set()
+        for item in items:
+            if str(item["name"]).lower() not in seen:
+                seen.add(str(item["name"]).lower())
+                out.append((str(item["name"]), str(item["value"])))
+        return tuple(out)
+
+    remove = _unique(str(n) for n in spec.get("remove") or [])
+    return HeaderMods(set=pairs(spec.get("set") or []), add=pairs(spec.get("add") or []),
+                      remove=tuple(remove))
+
+
+def _redirect(spec: Obj, at: str) -> Redirect:
+    scheme = spec.get("scheme")
+    if scheme is not None and scheme not in _SCHEME_PORTS:
+        raise RouteError("UnsupportedValue", "Accepted",
+                         f"{at}.scheme: {scheme!r} is not supported")
+    status = int(spec.get("statusCode", 302))
+    if status not in _REDIRECT_CODES:
+        raise RouteError("UnsupportedValue", "Accepted",
+                         f"{at}.statusCode: {status} is not one of "
+                         f"{', '.join(map(str, _REDIRECT_CODES))}")
+    port = spec.get("port")
+    if port is None and scheme is not None:
+        # HTTPRequestRedirectFilter.port: "If redirect scheme is not-empty, the redirect port MUST
+        # be the well-known port associated with the redirect scheme". With no scheme either, the
+        # port stays None: the client keeps the port it used (the listener port it sees).
+        port = _SCHEME_PORTS[scheme]
+    path_kind, path_value = _path_modifier(spec.get("path"), f"{at}.path")
+    return Redirect(scheme=scheme, hostname=spec.get("hostname"),
+                    port=int(port) if port is not None else None,
+                    path_kind=path_kind, path_value=path_value, status=status)
+
+
+def _rewrite(spec: Obj, at: str) -> URLRewrite:
+    path_kind, path_value = _path_modifier(spec.get("path"), f"{at}.path")
+    return URLRewrite(hostname=spec.get("hostname"), path_kind=path_kind, path_value=path_value)
+
+
+def _path_modifier(spec: Obj | None,
+                   at: str) -> tuple[Literal["full", "prefix"] | None, str | None]:
+    if not spec:
+        return None, None
+    if spec.get("type") == "ReplaceFullPath":
+        return "full", str(spec.get("replaceFullPath", "/"))
+    if spec.get("type") == "ReplacePrefixMatch":
+        return "prefix", str(spec.get("replacePrefixMatch", "/"))
+    raise RouteError("UnsupportedValue", "Accepted",
+                     f"{at}.type: {spec.get('type')!r} is not supported")
+
+
+def _intersect(listener_host: str | None, route_hosts: list[str]) -> list[str]:
+    """Domains a route serves on a listener (HTTPRoute ``spec.hostnames`` doc), sorted.
+
+    Without hostnames on either side everything matches ("*"). With both, a route hostname
+    counts if it equals the listener's or one covers the other; the more specific one is used
+    ("*.example.com" on the listener and "foo.example.com" on the route give "foo.example.com").
+    Route hostnames that match nothing are ignored, as the spec requires.
+    """
+    if not route_hosts:
+        return [listener_host or "*"]
+    if not listener_host:
+        return sorted(set(route_hosts))
+    out = set()
+    for host in route_hosts:
+        if _covers(listener_host, host):
+            out.add(host)
+        elif _covers(host, listener_host):
+            out.add(listener_host)
+    return sorted(out)
+
+
+def _isolated_from(listener: _Listener, domain: str, listeners: Iterable[_Listener]) -> bool:
+    """Whether requests for ``domain`` belong to a more specific listener on the same port.
+
+    Listener isolation (Gateway ``spec.listeners`` doc, "General Listener behavior"): with
+    listeners for "foo.example.com" and "*.example.com", a request to foo.example.com "SHOULD
+    only be routed using routes attached to the foo.example.com Listener". So a domain that a
+    route reaches through a less specific listener is left out of that listener's share.
+    """
+    rival = max((_specificity(x.hostname) for x in listeners
+                 if x.port == listener.port and x.programmed
+                 and (x.hostname is None or _covers(x.hostname, domain))), default=(0, 0))
+    return _specificity(listener.hostname) < rival
+
+
+def _specificity(hostname: str | None) -> tuple[int, int]:
+    """Exact hostnames first, then wildcards with more labels, then no hostname at all."""
+    if hostname is None:
+        return (0, 0)
+    if hostname.startswith("*."):
+        return (1, hostname.count("."))
+    return (2, 0)
+
+
+def _covers(general: str, specific: str) -> bool:
+    """Whether hostname ``general`` matches every name ``specific`` does.
+
+    "*.example.com" matches "foo.example.com" and "a.b.example.com" (one or more labels),
+    never "example.com" itself.
+    """
+    return general == specific or (general.startswith("*.") and specific.endswith(general[1:]))
+
+
+def _selects(selector: Obj | None, labels: Mapping[str, str]) -> bool:
+    """A Kubernetes LabelSelector; a missing selector selects nothing, an empty one everything."""
+    if selector is None:
+        return False
+    for key, value in (selector.get("matchLabels") or {}).items():
+        if labels.get(key) != value:
+            return False
+    for expr in selector.get("matchExpressions") or []:
+        key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
+        present = key in labels
+        if op == "In" and not (present and labels[key] in values):
+            return False
+        if op == "NotIn" and present and labels[key] in values:
+            return False
+        if op == "Exists" and not present:
+            return False
+        if op == "DoesNotExist" and present:
+            return False
+        if op not in ("In", "NotIn", "Exists", "DoesNotExist"):
+            return False
+    return True
+
+
+def _echo_parent_ref(pref: Obj) -> Obj:
+    """The parentRef as the route gave it, with the CRD defaults for group and kind filled in."""
+    out: Obj = {"group": pref.get("group", GATEWAY_GROUP), "kind": pref.get("kind", "Gateway")}
+    for key in ("namespace", "name", "sectionName", "port"):
+        if pref.get(key) is not None:
+            out[key] = pref[key]
+    return out
+
+
+def _generation(obj: Obj) -> int | None:
+    gen = obj.get("metadata", {}).get("generation")
+    return int(gen) if gen is not None else None
+
+
+def _share(weight: int, total: int) -> str:
+    if total <= 0:
+        return "0%"
+    pct = 100.0 * weight / total
+    return f"{pct:.0f}%" if pct == int(pct) else f"{pct:.1f}%"
+
+
+def _unique(items: Iterable[str]) -> list[str]:
+    out: list[str] = []
+    seen: set[str] = set()
+    for item in items:
+        if item.lower() not in seen:
+            seen.add(item.lower())
+            out.append(item)
+    return out
+
+
+def _names(listeners: Iterable[_Listener]) -> str:
+    return ", ".join(x.name for x in listeners)
+
+
+def _address_type(address: str) -> str:
+    try:
+        ipaddress.ip_address(address)
+    except ValueError:
+        return "Hostname"
+    return "IPAddress"
+

@@ -1,0 +1,231 @@
+"""``trafficlab.Lab``: the lab contract as a Python object, for notebooks, graders and the CLI."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from trafficlab._errors import BackendError, NotFoundError, TrafficLabError
+from trafficlab.backends.base import Backend, Obj
+from trafficlab.backends.local import LocalBackend
+from trafficlab.manifests import load_manifests, parse_manifests
+from trafficlab.resources import resolve_kind
+
+__all__ = ["ApplyResult", "Lab", "default_home"]
+
+DEFAULT_GATEWAY = "task-api-gateway"
+DEFAULT_ROUTE = "task-api"
+_POD_NAMES = ("pod", "pods", "po")
+
+
+def default_home() -> Path:
+    """``$TRAFFICLAB_HOME``, else ``./.lab``."""
+    return Path(os.environ.get("TRAFFICLAB_HOME") or ".lab").resolve()
+
+
+@dataclass
+class ApplyResult:
+    """What a write did: kubectl-style lines, warnings, and how long the data plane took."""
+
+    changes: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    error: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def lines(self) -> list[str]:
+        return [str(c["text"]) for c in self.changes]
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines + [f"Warning: {w}" for w in self.warnings])
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(str(self))
+
+
+def _result(raw: Mapping[str, Any]) -> ApplyResult:
+    return ApplyResult(changes=list(raw.get("changes", [])), warnings=list(raw.get("warnings", [])),
+                       error=raw.get("error"), seconds=float(raw.get("seconds") or 0.0))
+
+
+class Lab:
+    """A lab in a home folder.
+
+    >>> lab = Lab()                      # ./.lab, or $TRAFFICLAB_HOME
+    >>> lab.up()                         # doctest: +SKIP
+    >>> lab.apply("canary.yaml")         # doctest: +SKIP
+    >>> lab.get("httproute", "task-api")["spec"]["rules"][0]["backendRefs"]  # doctest: +SKIP
+    """
+
+    def __init__(self, home: str | os.PathLike[str] | None = None, *, backend: str = "auto") -> None:
+        self.home = Path(home).resolve() if home is not None else default_home()
+        self._requested = backend
+        self._backend: Backend | None = None
+        self.auto_reason = ""
+
+    # -- backend choice ----------------------------------------------------------------
+    @property
+    def backend(self) -> Backend:
+        if self._backend is None:
+            self._backend = self._choose_backend(self._requested)
+        return self._backend
+
+    def _choose_backend(self, requested: str) -> Backend:
+        if requested not in ("auto", "local", "kind"):
+            raise TrafficLabError(f'unknown backend "{requested}"; use local, kind or auto')
+        running = _running_backend(self.home)
+        if running is not None:
+            requested = running
+        if requested == "auto":
+            requested, self.auto_reason = auto_backend()
+        if requested == "kind":
+            from trafficlab.backends.kind import KindBackend  # imported only when asked for
+
+            return KindBackend(self.home)
+        return LocalBackend(self.home)
+
+    # -- life cycle --------------------------------------------------------------------
+    def up(self, *, timeout: float = 60.0) -> dict[str, Any]:
+        """Start the lab (or find it running) with the baseline applied; returns ``status()``."""
+        return self.backend.up(timeout=timeout)
+
+    def down(self) -> None:
+        """Stop everything this lab started."""
+        self.backend.down()
+
+    def status(self) -> dict[str, Any]:
+        return self.backend.status()
+
+    @property
+    def running(self) -> bool:
+        return self.backend.running()
+
+    # -- objects -----------------------------------------------------------------------
+    def apply(self, source: str | os.PathLike[str] | Obj | Sequence[Obj], *,
+              namespace: str = "default", dry_run: bool = False) -> ApplyResult:
+        """Apply a file, a folder, ``-``, YAML text, an object or a list of objects: all or none."""
+        return _result(self.backend.apply(_objects(source), namespace=namespace, dry_run=dry_run))
+
+    def get(self, kind: str, name: str | None = None, *, namespace: str = "default",
+            all_namespaces: bool = False) -> Any:
+        """One object (with ``name``) or a list of objects, status included."""
+        if kind.lower() in _POD_NAMES:  # pods are the runtime's, not stored objects
+            pods = self.backend.get("Pod", None, namespace=namespace, all_namespaces=all_namespaces)
+            if name is None:
+                return pods
+            for pod in pods:
+                if pod["metadata"]["name"] == name:
+                    return pod
+            raise NotFoundError(f'pods "{name}" not found')
+        info = resolve_kind(kind)
+        ns = namespace if info.namespaced else None
+        items = self.backend.get(info.kind, name, namespace=ns, all_namespaces=all_namespaces)
+        if name is not None:
+            if not items:
+                raise NotFoundError(f'{info.plural} "{name}" not found')
+            return items[0]
+        return items
+
+    def patch(self, kind: str, name: str, patch: Any, *, type: str = "merge",  # noqa: A002
+              namespace: str = "default", dry_run: bool = False) -> ApplyResult:
+        """kubectl patch: ``type`` is ``merge`` (RFC 7386) or ``json`` (RFC 6902)."""
+        info = resolve_kind(kind)
+        return _result(self.backend.patch(info.kind, name, patch, patch_type=type,
+                                          namespace=namespace if info.namespaced else "",
+                                          dry_run=dry_run))
+
+    def delete(self, kind: str | None = None, name: str | None = None, *,
+               namespace: str = "default", filename: str | os.PathLike[str] | None = None,
+               ignore_not_found: bool = False, dry_run: bool = False) -> ApplyResult:
+        """Delete by kind and name, or every object in ``filename``."""
+        refs: list[tuple[str, str, str]] = []
+        if filename is not None:
+            for obj in _objects(filename):
+                info = resolve_kind(str(obj.get("kind", "")))
+                meta = obj.get("metadata", {})
+                ns = str(meta.get("namespace") or namespace) if info.namespaced else ""
+                refs.append((info.kind, ns, str(meta.get("name"))))
+        elif kind and name:
+            info = resolve_kind(kind)
+            refs.append((info.kind, namespace if info.namespaced else "", name))
+        else:
+            raise TrafficLabError("delete needs KIND NAME or -f FILE")
+        return _result(self.backend.delete(refs, dry_run=dry_run, ignore_not_found=ignore_not_found))
+
+    # -- the gateway -------------------------------------------------------------------
+    def url(self, gateway: str = DEFAULT_GATEWAY, *, listener: str | None = None,
+            namespace: str = "default") -> str:
+        """The base URL where a Gateway listener answers on this machine."""
+        for gw in self.status().get("gateways", []):
+            if gw["name"] != gateway or gw["namespace"] != namespace:
+                continue
+            for item in gw["listeners"]:
+                if (listener is None or item["name"] == listener) and item.get("url"):
+                    return str(item["url"])
+        raise NotFoundError(f"Gateway {namespace}/{gateway} has no listener"
+                            f"{' ' + listener if listener else ''} serving; "
+                            "is the lab up ('trafficlab status')?")
+
+    def wait_programmed(self, route: str = DEFAULT_ROUTE, *, namespace: str = "default",
+                        timeout: float = 30.0) -> Obj:
+        """Wait until Envoy serves the route's current generation on every parent."""
+        deadline = time.monotonic() + timeout
+        last = ""
+        while True:
+            obj = self.get("HTTPRoute", route, namespace=namespace)
+            generation = obj["metadata"]["generation"]
+            parents = obj.get("status", {}).get("parents", [])
+            states = [{c["type"]: c for c in p.get("conditions", [])} for p in parents]
+            if states and all(
+                    s.get("Programmed", {}).get("status") == "True"
+                    and s["Programmed"].get("observedGeneration") == generation for s in states):
+                return obj
+            last = "; ".join(f'{t}={c["status"]} ({c.get("reason")}: {c.get("message", "")})'
+                             for s in states for t, c in s.items() if c["status"] != "True")
+            if time.monotonic() > deadline:
+                raise BackendError(f"HTTPRoute {namespace}/{route} generation {generation} is not "
+                                   f"programmed after {timeout:.0f}s: {last or 'no status yet'}")
+            time.sleep(0.05)
+
+
+def _objects(source: str | os.PathLike[str] | Obj | Sequence[Obj]) -> list[Obj]:
+    if isinstance(source, Mapping):
+        return [dict(source)]
+    if isinstance(source, (list, tuple)):
+        return [dict(o) for o in source]
+    text = str(source)
+    if "\n" in text or (text.lstrip().startswith("{") and not Path(text).exists()):
+        return parse_manifests(text, "<text>")
+    return load_manifests(text)
+
+
+def _running_backend(home: Path) -> str | None:
+    import json
+
+    try:
+        return str(json.loads((home / "lab.json").read_text())["backend"])
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def auto_backend() -> tuple[str, str]:
+    """kind when Docker and kind are usable, else local; with the reason, for the user."""
+    if shutil.which("kind") is None:
+        return "local", "kind is not installed"
+    if shutil.which("docker") is None:
+        return "local", "docker is not installed"
+    import subprocess
+
+    try:
+        ok = subprocess.run(["docker", "info"], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        ok = False
+    if not ok:
+        return "local", "no Docker engine answers ('docker info' failed)"
+    return "kind", "Docker and kind are available"
+
