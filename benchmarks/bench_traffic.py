@@ -159,6 +159,7 @@ def run_wrk(url: str, duration: float, concurrency: int, threads: int) -> dict[s
 def run_ours(url: str, path: str, duration: float, concurrency: int,
              transport: str) -> dict[str, Any]:
     """Run TrafficLab's generator for ``duration`` seconds."""
+    cpu = time.process_time()
     if transport == "aiohttp":
         async def go() -> TrafficResult:
             async with AiohttpTransport(concurrency=concurrency) as chosen:
@@ -169,8 +170,10 @@ def run_ours(url: str, path: str, duration: float, concurrency: int,
     else:
         result = send(url, path=path, duration=duration, concurrency=concurrency,
                       progress=False)
+    cpu = time.process_time() - cpu
     lat = result.latency()
     return {"rps": result.rps, "requests": result.total,
+            "cpu_us_per_request": round(cpu / max(1, result.total) * 1e6, 1),
             "non_2xx": sum(c for s, c in result.by_status.items() if s >= 400),
             "errors": dict(result.errors), "p50_ms": lat["p50"], "p99_ms": lat["p99"]}
 

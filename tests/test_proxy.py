@@ -94,7 +94,9 @@ class Upstream:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.port = int(self.server.server_address[1])
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     def paths(self) -> list[str]:
         with self._lock:
@@ -240,6 +242,7 @@ def to(*pairs: tuple[str | None, int], **kwargs: Any) -> ir.Forward:
 
 
 def stat(proxy: EnvoyProxy, name: str) -> Any:
+    assert proxy.admin_url is not None
     conn = http.client.HTTPConnection(proxy.admin_url.removeprefix("http://"))
     try:
         conn.request("GET", "/stats?format=json&filter=" + name.replace("/", "%2F") + "$")
@@ -363,15 +366,16 @@ def test_clusters_and_listeners_come_and_go_without_a_miss(lab: Harness, proxy: 
     assert not (proxy.xds_dir / eds_file(C)).exists()
 
     # New cluster and new listener in one push: the route may use them as soon as it returns.
+    # (A dotted Gateway name: dots must not break statistics, confirmation relies on them.)
     c = ir.Cluster(C, (ir.Endpoint("127.0.0.1", lab.upstreams["c"].port),))
     other = ir.HTTPListener(
-        "default/other/81", "127.0.0.1", 81, second_port,
-        (ir.VirtualHost("default/other/81/*", ("*",), (route(to((C, 1))),)),),
+        "default/other.gw/81", "127.0.0.1", 81, second_port,
+        (ir.VirtualHost("default/other.gw/81/*", ("*",), (route(to((C, 1))),)),),
     )
     lab.push(route(to((C, 1))), clusters=(*only_a, c), extra_listeners=(other,))
     assert lab.upstream_of() == "c"
     assert lab.upstream_of(port=second_port) == "c"
-    assert proxy.listener_ports() == {LISTENER: lab.port, "default/other/81": second_port}
+    assert proxy.listener_ports() == {LISTENER: lab.port, "default/other.gw/81": second_port}
 
     # And both go away again: files are removed once nothing references them.
     lab.push(route(to((A, 1))), clusters=only_a)
@@ -598,14 +602,17 @@ def test_mirror(lab: Harness) -> None:
     assert "/not-mirrored" not in mirror.paths()
 
 
-def test_request_timeout_answers_504(lab: Harness) -> None:
+def test_timeouts_answer_504(lab: Harness) -> None:
     lab.push(
-        route(to((A, 1)), "timeout", path=ir.PathMatch("prefix", "/bounded"), timeout_ms=100),
-        route(to((A, 1)), "no-timeout"),
+        route(to((A, 1)), "request", path=ir.PathMatch("prefix", "/request"), timeout_ms=100),
+        route(to((A, 1)), "backend", path=ir.PathMatch("prefix", "/backend"),
+              timeout_ms=10_000, backend_timeout_ms=100),
+        route(to((A, 1)), "none"),
     )
 
-    status, headers, _ = lab.request("/bounded?sleep_ms=1000")
-    assert (status, headers.get("x-upstream")) == (504, None)
+    for path in ("/request?sleep_ms=1000", "/backend?sleep_ms=1000"):
+        status, headers, _ = lab.request(path)
+        assert (status, headers.get("x-upstream")) == (504, None), path
     assert lab.upstream_of("/unbounded?sleep_ms=300") == "a"
 
 
@@ -629,11 +636,24 @@ def test_two_proxies_run_side_by_side(
     finally:
         pid = other.pid
         other.stop()
-    assert other.pid is None
+    assert (other.pid, other.admin_url) == (None, None)
     assert pid is not None
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
     assert lab.upstream_of() == "a"
+
+
+def test_envoy_ends_with_the_thread_that_started_it(tmp_path: Path) -> None:
+    # die_with_parent: a lab daemon that dies takes its Envoy with it.
+    proxy = EnvoyProxy(tmp_path / "orphan")
+    starter = threading.Thread(target=proxy.start)
+    try:
+        starter.start()
+        starter.join(15)
+        assert proxy.pid is not None
+        _wait_for(lambda: not proxy.running())
+    finally:
+        proxy.stop()
 
 
 def test_start_fails_clearly_without_a_binary(tmp_path: Path) -> None:

@@ -284,3 +284,11 @@ def test_expected_shares_are_validated(bad: dict[str, float]) -> None:
 def test_plan_options_are_validated(options: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         plan_split_check(**options)
+
+
+def test_docstring_examples_hold() -> None:
+    import doctest
+
+    import trafficlab.stats
+
+    assert doctest.testmod(trafficlab.stats).failed == 0

@@ -15,6 +15,7 @@ import threading
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -34,15 +35,16 @@ from trafficlab.traffic import (
 TRANSPORTS = ["httptools", "aiohttp"]
 
 
-def run(kind: str, url: str, **options: object) -> TrafficResult:
+def run(kind: str, url: str, *, concurrency: int = 10, timeout: float = 10.0,
+        **options: Any) -> TrafficResult:
     """``send`` through the default transport, or through an aiohttp one."""
     if kind == "httptools":
-        return send(url, **options)  # type: ignore[arg-type]
+        return send(url, concurrency=concurrency, timeout=timeout, **options)
 
     async def go() -> TrafficResult:
-        async with AiohttpTransport(concurrency=int(options.get("concurrency", 10)),  # type: ignore[call-overload]
-                                    timeout=float(options.get("timeout", 10.0))) as transport:  # type: ignore[arg-type]
-            return await asend(url, transport=transport, **options)  # type: ignore[arg-type]
+        async with AiohttpTransport(concurrency=concurrency, timeout=timeout) as transport:
+            return await asend(url, concurrency=concurrency, timeout=timeout,
+                               transport=transport, **options)
 
     return asyncio.run(go())
 

@@ -159,6 +159,72 @@ def _kind_and_name(type_name: str, name: str | None,
     return resolve_kind(kind).kind, name
 
 
+def cmd_send(args: argparse.Namespace) -> int:
+    from trafficlab.traffic import format_result, send
+
+    headers: dict[str, str] = {}
+    for item in args.header:
+        name, sep, value = item.partition(":")
+        if not sep or not name.strip():
+            raise TrafficLabError(f'bad header "{item}": write it as -H "name: value"')
+        headers[name.strip()] = value.strip()
+    url = args.url or _lab(args).url(args.gateway, namespace=args.namespace)
+    result = send(url, requests=args.requests, duration=args.duration, concurrency=args.concurrency,
+                  rate=args.rate, method=args.method, path=args.path, headers=headers,
+                  timeout=args.timeout)
+    print(format_result(result, "json" if args.output == "json" else "table"))
+    return 0
+
+
+def cmd_grade(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from trafficlab.grading.runner import grade, grade_batch
+
+    if args.batch:
+        return _grade_batch(args, grade_batch)
+    if not args.submission:
+        raise TrafficLabError("grade needs a SUBMISSION_DIR (or --batch DIR)")
+    folder = Path(args.submission)
+    if not folder.is_dir():
+        raise TrafficLabError(f'the submission folder "{folder}" does not exist')
+    quiet = args.output == "json"
+    report = grade(folder.resolve(), args.exercise or None,
+                   progress=None if quiet else (lambda ex: _err(f"grading {ex}...")))
+    if args.output == "json":
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        print(report.render(), end="")
+    return 0
+
+
+def _grade_batch(args: argparse.Namespace, grade_batch: Any) -> int:
+    from pathlib import Path
+
+    from rich.progress import Progress
+
+    folder = Path(args.batch)
+    students = [p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    out = Path(args.out)
+    with Progress(transient=False) as progress:
+        task = progress.add_task("grading", total=len(students))
+        reports = grade_batch(folder, jobs=args.jobs, out=out, exercise_ids=args.exercise or None,
+                              on_done=lambda name, report: progress.advance(task))
+    for report in reports:
+        print(f"{report.student}: {report.score:g}/{report.max_score:g}")
+    _err(f"gradebook: {out}; reports: {out.parent / 'reports'}")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    result = _lab(args).check(args.exercise, args.dir)
+    if args.output == "json":
+        print(json.dumps(result.to_dict(), indent=2))
+    else:
+        print(result.summary())
+    return 0 if result.passed else 1
+
+
 # -- tables --------------------------------------------------------------------------------
 def _age(obj: dict[str, Any]) -> str:
     created = obj.get("metadata", {}).get("creationTimestamp")
@@ -282,6 +348,33 @@ def build_parser() -> argparse.ArgumentParser:
     namespaced(p)
     p.add_argument("--ignore-not-found", action="store_true")
     dry_run(p)
+
+    p = add("send", cmd_send, "send HTTP requests through a Gateway and count versions (like hey)")
+    p.add_argument("-n", "--requests", type=int, default=None, help="number of requests (default 200)")
+    p.add_argument("-z", "--duration", type=float, default=None, help="seconds to send for, instead of -n")
+    p.add_argument("-c", "--concurrency", type=int, default=10)
+    p.add_argument("-q", "--rate", type=float, default=None, help="fixed total requests per second")
+    p.add_argument("-X", "--method", default="GET")
+    p.add_argument("--path", default="/")
+    p.add_argument("-H", "--header", action="append", default=[], help='"name: value", repeatable')
+    p.add_argument("--gateway", default="task-api-gateway")
+    p.add_argument("--url", default=None, help="send to this base URL instead of a Gateway")
+    p.add_argument("-t", "--timeout", type=float, default=10.0)
+    p.add_argument("--namespace", default="default", help="the Gateway's namespace (-n is hey's count)")
+    p.add_argument("-o", "--output", choices=["table", "json"], default="table")
+
+    p = add("grade", cmd_grade, "grade a submission (or a class with --batch) in fresh isolated labs")
+    p.add_argument("submission", nargs="?", metavar="SUBMISSION_DIR")
+    p.add_argument("--exercise", action="append", default=[], help="grade only this exercise (repeatable)")
+    p.add_argument("-o", "--output", choices=["table", "json"], default="table")
+    p.add_argument("--batch", metavar="DIR", help="one subfolder per student")
+    p.add_argument("--jobs", type=int, default=2, help="labs graded in parallel (with --batch)")
+    p.add_argument("--out", default="grades.csv", help="the gradebook CSV (with --batch)")
+
+    p = add("check", cmd_check, "self-check an exercise against your running lab")
+    p.add_argument("exercise", metavar="ID")
+    p.add_argument("--dir", default=".", help="the folder with your files (default: here)")
+    p.add_argument("-o", "--output", choices=["text", "json"], default="text")
     return parser
 
 

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from trafficlab._errors import BackendError, NotFoundError, TrafficLabError
+from trafficlab._errors import NotFoundError, TrafficLabError
 from trafficlab.backends.base import Backend, Obj
 from trafficlab.backends.local import LocalBackend
 from trafficlab.manifests import load_manifests, parse_manifests
@@ -131,7 +130,7 @@ class Lab:
             return items[0]
         return items
 
-    def patch(self, kind: str, name: str, patch: Any, *, type: str = "merge",  # noqa: A002
+    def patch(self, kind: str, name: str, patch: Any, *, type: str = "merge",
               namespace: str = "default", dry_run: bool = False) -> ApplyResult:
         """kubectl patch: ``type`` is ``merge`` (RFC 7386) or ``json`` (RFC 6902)."""
         info = resolve_kind(kind)
@@ -171,27 +170,35 @@ class Lab:
                             f"{' ' + listener if listener else ''} serving; "
                             "is the lab up ('trafficlab status')?")
 
+    def send(self, *, gateway: str = DEFAULT_GATEWAY, listener: str | None = None,
+             **options: Any) -> Any:
+        """Send traffic through a Gateway; options as :func:`trafficlab.traffic.send`.
+
+        >>> lab.send(requests=500, headers={"x-user-type": "beta"}).by_version  # doctest: +SKIP
+        Counter({'v2': 500})
+        """
+        from trafficlab.traffic import send
+
+        return send(self.url(gateway, listener=listener), **options)
+
+    def check(self, exercise: str, directory: str | os.PathLike[str] = ".") -> Any:
+        """Self-check an exercise: apply your files from ``directory`` and run its public checks.
+
+        >>> lab.check("canary")  # doctest: +SKIP
+        canary results: 9/9 points. All checks passed!
+        """
+        from trafficlab.grading.runner import self_check
+
+        return self_check(self, exercise, Path(directory).resolve())
+
     def wait_programmed(self, route: str = DEFAULT_ROUTE, *, namespace: str = "default",
                         timeout: float = 30.0) -> Obj:
-        """Wait until Envoy serves the route's current generation on every parent."""
-        deadline = time.monotonic() + timeout
-        last = ""
-        while True:
-            obj = self.get("HTTPRoute", route, namespace=namespace)
-            generation = obj["metadata"]["generation"]
-            parents = obj.get("status", {}).get("parents", [])
-            states = [{c["type"]: c for c in p.get("conditions", [])} for p in parents]
-            if states and all(
-                    s.get("Programmed", {}).get("status") == "True"
-                    and s["Programmed"].get("observedGeneration") == generation for s in states):
-                return obj
-            last = "; ".join(f'{t}={c["status"]} ({c.get("reason")}: {c.get("message", "")})'
-                             for s in states for t, c in s.items() if c["status"] != "True")
-            if time.monotonic() > deadline:
-                raise BackendError(f"HTTPRoute {namespace}/{route} generation {generation} is not "
-                                   f"programmed after {timeout:.0f}s: {last or 'no status yet'}")
-            time.sleep(0.05)
+        """Wait until the data plane serves the route's current generation; returns the route.
 
+        The local backend waits for Envoy's confirmation (the route's Programmed condition);
+        the kind backend for Accepted and ResolvedRefs at the current generation.
+        """
+        return self.backend.wait_route(route, namespace=namespace, timeout=timeout)
 
 def _objects(source: str | os.PathLike[str] | Obj | Sequence[Obj]) -> list[Obj]:
     if isinstance(source, Mapping):

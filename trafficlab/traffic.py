@@ -17,10 +17,11 @@ load on a private loop in a worker thread (uvloop's when installed).
 
 Transports: the default, :class:`HttptoolsTransport`, is a lean keep-alive HTTP/1.1
 client on asyncio with the httptools parser, about 3x cheaper per request than
-aiohttp's client (through Envoy on this 2-core machine: ~13.9k req/s at 0.25 CPU
-against aiohttp's ~9k at 0.55 CPU; wrk ~12-13k), and so the one that meets the
-"0.6x wrk" budget with room to spare. :class:`AiohttpTransport` (one ``ClientSession``
-per run) is the fallback when httptools is missing. Tests and notebooks may pass any
+aiohttp's client (~18 against ~57 microseconds of CPU). Measured side by side through
+Envoy to a Task API on this 2-core machine (benchmarks/bench_traffic.py), it reached
+0.98-1.14x wrk's requests/s where aiohttp's client reached 0.66-0.86x, too close to
+the 0.6x budget. :class:`AiohttpTransport` (one ``ClientSession`` per run) remains for
+``https://`` URLs and when httptools is missing. Tests and notebooks may pass any
 :class:`Transport`.
 """
 

@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from trafficlab._errors import BackendError, LabNotRunningError, TrafficLabError, error_from_dict
-from trafficlab.backends.base import Obj
+from trafficlab.backends.base import Obj, route_pending
 from trafficlab.controlplane.snapshot import ObjectKey
 from trafficlab.manifests import baseline_dir, load_manifests
 
@@ -125,7 +125,7 @@ class LocalBackend:
             pids = json.loads((self.home / "pids.json").read_text())
         except (OSError, ValueError):
             return
-        recorded = [pids.get("envoy"), *pids.get("pods", {}).values()]
+        recorded = [pids.get("envoy"), pids.get("prometheus"), *pids.get("pods", {}).values()]
         for pid in (int(p) for p in recorded if p):
             if _pid_alive(pid) and _looks_like_ours(pid):
                 _signal(pid, signal.SIGTERM)
@@ -175,6 +175,21 @@ class LocalBackend:
                 "dryRun": dry_run, "ignoreNotFound": ignore_not_found}
         return dict(self._call("POST", "/delete", body))
 
+    def wait_route(self, name: str, *, namespace: str = "default", timeout: float = 30.0) -> Obj:
+        """Wait for TrafficLab's Programmed condition at the route's current generation."""
+        deadline = time.monotonic() + timeout
+        while True:
+            obj = self.get("HTTPRoute", name, namespace=namespace)[0]
+            generation = obj["metadata"]["generation"]
+            pending = route_pending(obj, ("Accepted", "ResolvedRefs", "Programmed"),
+                                    required=("Programmed",))
+            if not pending:
+                return obj
+            if time.monotonic() > deadline:
+                raise BackendError(f"HTTPRoute {namespace}/{name} generation {generation} is not "
+                                   f"served after {timeout:.0f}s: {pending}")
+            time.sleep(0.02)
+
     # -- transport ---------------------------------------------------------------------
     def _call(self, method: str, path: str, body: Any = None, *,
               info: dict[str, Any] | None = None, timeout: float = 60) -> Any:
@@ -220,7 +235,7 @@ def _looks_like_ours(pid: int) -> bool:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
     except OSError:
         return False
-    return "envoy" in cmdline or "taskapi" in cmdline
+    return any(name in cmdline for name in ("envoy", "taskapi", "prometheus"))
 
 
 def _signal(pid: int, sig: int) -> None:

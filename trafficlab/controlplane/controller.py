@@ -25,6 +25,7 @@ from trafficlab.controlplane.status import merge_status
 from trafficlab.controlplane.store import Change, ObjectStore, now_rfc3339
 from trafficlab.gateway.proxy import EnvoyProxy
 from trafficlab.gateway.translate import translate
+from trafficlab.monitoring.prometheus import PrometheusServer, ScrapeTarget, find_prometheus
 from trafficlab.workloads.pods import PodManager, admit_deployment
 
 __all__ = ["Controller", "ReconcileReport"]
@@ -54,6 +55,8 @@ class Controller:
         self.pods = PodManager(home)
         self.proxy = EnvoyProxy(home / "envoy", envoy_binary)
         self.ports = PortAllocator(preferred=preferred_ports)
+        binary = find_prometheus()
+        self.prometheus = PrometheusServer(home / "prometheus", binary) if binary else None
         self.lock = threading.RLock()
         # Every write and reconcile runs on this one long-lived thread: Linux ends a child whose
         # parent *thread* exits (PR_SET_PDEATHSIG), so pods must not be started from request threads.
@@ -71,6 +74,12 @@ class Controller:
     def start(self) -> None:
         self._serial(self.proxy.start)
         self.reconcile()
+        if self.prometheus is not None:
+            try:
+                self._serial(self._start_prometheus)
+            except Exception:  # the lab serves without monitoring; status says so
+                log.exception("Prometheus did not start")
+                self.prometheus = None
         self._supervisor = threading.Thread(target=self._supervise, name="supervisor", daemon=True)
         self._supervisor.start()
 
@@ -79,6 +88,8 @@ class Controller:
         if self._supervisor is not None:
             self._supervisor.join(timeout=5)
         def stop_all() -> None:
+            if self.prometheus is not None:
+                self.prometheus.stop()
             self.pods.stop_all()
             self.proxy.stop()
             self._write_pids()
@@ -138,6 +149,7 @@ class Controller:
                 error = exc.message
                 log.error("Envoy rejected revision %s: %s", base.revision, exc.message)
             self._write_statuses(snapshot, result.statuses, programmed=error is None, error=error)
+            self._update_scrape_targets()
             self._write_pids()
             report = ReconcileReport(base.revision, time.perf_counter() - started,
                                      result.warnings, error)
@@ -170,9 +182,28 @@ class Controller:
             except Exception:  # the supervisor must outlive one bad reconcile
                 log.exception("supervisor pass failed")
 
+    def _start_prometheus(self) -> None:
+        assert self.prometheus is not None
+        self._update_scrape_targets()
+        self.prometheus.start()
+
+    def _update_scrape_targets(self) -> None:
+        """Prometheus follows pods through file-based discovery: no restart as pods come and go."""
+        if self.prometheus is None:
+            return
+        targets = [ScrapeTarget(job="task-api", address=f"127.0.0.1:{p.port}", labels={
+            "namespace": p.namespace, "pod": p.name, "deployment": p.deployment,
+            **{f"label_{k.replace('-', '_').replace('.', '_').replace('/', '_')}": v
+               for k, v in p.labels.items()}}) for p in self.pods.pods() if p.port]
+        if self.proxy.admin_url:
+            admin = self.proxy.admin_url.removeprefix("http://")
+            targets.append(ScrapeTarget(job="envoy", address=admin, labels={}))
+        self.prometheus.set_targets(targets)
+
     def _write_pids(self) -> None:
         """Record every process this lab started, so ``trafficlab down`` can always end them."""
-        pids = {"envoy": self.proxy.pid, "pods": {p.name: p.pid for p in self.pods.pods() if p.pid}}
+        pids = {"envoy": self.proxy.pid,
+                "prometheus": self.prometheus.pid if self.prometheus else None, "pods": {p.name: p.pid for p in self.pods.pods() if p.pid}}
         path = self.home / "pids.json"
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(pids))

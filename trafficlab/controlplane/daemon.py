@@ -46,7 +46,7 @@ def local_status(controller: Controller) -> dict[str, Any]:
         "backend": "local",
         "ready": bool(all_ready and gateways and all(p.ready for p in pods)),
         "gateways": gateways,
-        "prometheus": None,
+        "prometheus": controller.prometheus.url if controller.prometheus else None,
         "pods": {"total": len(pods), "ready": sum(1 for p in pods if p.ready)},
         "envoy": {"pid": controller.proxy.pid, "admin": controller.proxy.admin_url},
     }

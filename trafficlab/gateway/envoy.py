@@ -64,6 +64,7 @@ __all__ = [
     "eds_file",
     "rds_file",
     "render",
+    "stat_prefix",
     "validation_bootstrap",
 ]
 
@@ -136,6 +137,15 @@ def _file_stem(kind: str, name: str) -> str:
     readable = re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("_.")[:80]
     digest = hashlib.sha1(name.encode()).hexdigest()[:8]
     return f"{kind}-{readable}-{digest}"
+
+
+def stat_prefix(name: str) -> str:
+    """The statistics prefix for an IR name.
+
+    Envoy splits statistic names on "." to extract tags (``http.<prefix>.downstream_rq_2xx``),
+    and Gateway names may contain dots, so they become "_". "/" is kept: it is readable.
+    """
+    return name.replace(".", "_")
 
 
 def rds_file(listener: str) -> str:
@@ -215,12 +225,14 @@ def _listener(listener: HTTPListener, folder: PurePath) -> Json:
     return {
         "@type": TYPE_LISTENER,
         "name": listener.name,
-        "stat_prefix": listener.name,
+        "stat_prefix": stat_prefix(listener.name),
         "address": _socket(listener.address, listener.bind_port),
         # With SO_REUSEPORT a second lab binding the same port would silently share its
         # traffic; without it the bind fails and the LDS update is rejected, loudly.
         "enable_reuse_port": False,
-        "filter_chains": [{"filters": [_http_connection_manager(listener.name, rds)]}],
+        "filter_chains": [
+            {"filters": [_http_connection_manager(stat_prefix(listener.name), rds)]}
+        ],
     }
 
 

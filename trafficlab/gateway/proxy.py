@@ -18,6 +18,10 @@ Confirmation reads Envoy's own subscription statistics from the admin API
 so ``push`` returns only once Envoy serves the new configuration, or raises ``ProxyError``
 with Envoy's reason.
 
+The workdir holds ``bootstrap.json``, ``xds/`` (the watched folder), ``envoy.log`` (Envoy's
+log, level warn), ``envoy.out`` (its stdout/stderr), ``admin-address.txt`` (written by Envoy:
+the admin port is picked by Envoy itself, port 0) and ``envoy.pid`` while it runs.
+
 Example::
 
     proxy = EnvoyProxy(Path(".lab/envoy"))
@@ -32,6 +36,7 @@ Example::
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import http.client
 import importlib
 import json
@@ -40,9 +45,10 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -60,6 +66,7 @@ from trafficlab.gateway.envoy import (
     eds_file,
     rds_file,
     render,
+    stat_prefix,
 )
 from trafficlab.gateway.ir import Xds
 
@@ -70,6 +77,7 @@ _LOG_TAIL_LINES = 20
 # Envoy buffers its log file; flush often so a rejection's reason is readable right away.
 _LOG_FLUSH_MS = 50
 _DRAIN_TIME_S = 5
+_PR_SET_PDEATHSIG = 1
 _STATS_FILTER = (
     r"(\.version_text|\.update_success|\.update_rejected|\.update_failure"
     r"|warming_clusters|total_listeners_warming)$"
@@ -106,6 +114,26 @@ def _is_script(path: Path) -> bool:
             return fh.read(2) == b"#!"
     except OSError:
         return False
+
+
+def _parent_death_signal() -> Callable[[], None] | None:
+    """A pre-exec hook asking Linux to SIGTERM the child when its parent thread exits.
+
+    libc is loaded here, in the parent: the hook itself only makes one system call, as code
+    run between fork and exec must.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        prctl = libc.prctl
+    except (OSError, AttributeError):
+        return None
+
+    def hook() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+    return hook
 
 
 def _free_port() -> int:
@@ -145,6 +173,10 @@ class EnvoyProxy:
 
     Several instances in different workdirs run side by side: ports are picked at start
     and ``--use-dynamic-base-id`` keeps their shared-memory regions apart.
+
+    With ``die_with_parent`` (the default, Linux only) Envoy gets SIGTERM when the thread
+    that started it exits, so a crashed lab leaves no Envoy behind: call ``start`` from a
+    thread that lives as long as the proxy should (the main thread, or a long-lived worker).
     """
 
     def __init__(
@@ -154,6 +186,7 @@ class EnvoyProxy:
         *,
         base_id: int | None = None,
         concurrency: int | None = None,
+        die_with_parent: bool = True,
     ) -> None:
         self.workdir = Path(workdir)
         self.xds_dir = self.workdir / "xds"
@@ -161,11 +194,13 @@ class EnvoyProxy:
         self._binary = binary
         self._base_id = base_id
         self._concurrency = concurrency
+        self._die_with_parent = die_with_parent
         self._proc: subprocess.Popen[bytes] | None = None
         self._admin: tuple[str, int] | None = None
         self._conn: http.client.HTTPConnection | None = None
         self._files: dict[str, _File] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # one push at a time
+        self._admin_lock = threading.Lock()  # one request at a time on the admin connection
         self.internal_port: int | None = None
         #: The version of the last configuration Envoy confirmed, or None before any push.
         self.version: str | None = None
@@ -178,10 +213,10 @@ class EnvoyProxy:
         return self._proc.pid if self._proc is not None else None
 
     @property
-    def admin_url(self) -> str:
-        """Base URL of Envoy's admin API (127.0.0.1 only)."""
+    def admin_url(self) -> str | None:
+        """Base URL of Envoy's admin API (on 127.0.0.1), or None when not running."""
         if self._admin is None:
-            raise ProxyError("Envoy is not running: call start() first.")
+            return None
         return f"http://{self._admin[0]}:{self._admin[1]}"
 
     def running(self) -> bool:
@@ -251,7 +286,8 @@ class EnvoyProxy:
         with (self.workdir / "envoy.out").open("wb") as out:
             try:
                 self._proc = subprocess.Popen(
-                    args, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT
+                    args, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                    preexec_fn=_parent_death_signal() if self._die_with_parent else None,
                 )
             except OSError as exc:
                 raise ProxyError(f"Envoy could not be started from {binary}: {exc}.") from exc
@@ -328,6 +364,10 @@ class EnvoyProxy:
     # -- admin API -----------------------------------------------------------------------
 
     def _get(self, path: str) -> tuple[int, bytes]:
+        with self._admin_lock:
+            return self._get_locked(path)
+
+    def _get_locked(self, path: str) -> tuple[int, bytes]:
         if self._admin is None:
             raise ProxyError("Envoy is not running: call start() first.")
         # One kept-alive connection: confirmation polls every few milliseconds.
@@ -372,9 +412,15 @@ class EnvoyProxy:
     def push(self, ir: Xds, timeout: float = 5.0) -> float:
         """Deliver ``ir`` and wait until Envoy serves it; return the seconds that took.
 
+        Only files whose resources changed are written, each with ``version_info`` set to
+        ``ir.version``; unchanged files keep the version they were written with. On return
+        Envoy has loaded every written file at ``ir.version`` and warmed every new listener
+        and cluster, and ``self.version`` is ``ir.version``.
+
         Raises ``IRError`` for an inconsistent IR (nothing is written), and ``ProxyError``
-        when Envoy rejects a file (Envoy keeps serving the previous configuration; the
-        rejected file is restored on disk) or does not confirm within ``timeout`` seconds.
+        when Envoy rejects a file or does not confirm within ``timeout`` seconds. The stage
+        that failed is rolled back (files restored, Envoy reloads them), so Envoy keeps
+        serving the previous configuration; the message carries Envoy's reason.
         """
         started = time.perf_counter()
         cfg = render(ir, xds_dir=self.xds_dir)
@@ -406,9 +452,10 @@ class EnvoyProxy:
 
         routing = _Stage()
         for name, rc in cfg.route_configs.items():
-            # RDS statistics live under the connection manager's stat_prefix (the listener
-            # name) and the route configuration name (the listener name again).
-            self._stage_file(routing, rds_file(name), [rc], version, f"http.{name}.rds.{name}")
+            # RDS statistics live under the connection manager's stat_prefix and the route
+            # configuration name (the listener name).
+            scope = f"http.{stat_prefix(name)}.rds.{name}"
+            self._stage_file(routing, rds_file(name), [rc], version, scope)
         self._stage_file(
             routing, LDS_FILE, list(cfg.listeners.values()), version, "listener_manager.lds"
         )
@@ -483,21 +530,24 @@ class EnvoyProxy:
         A stage fails as a whole: files Envoy accepted are rolled back with the one it
         rejected, so Envoy serves the previous configuration, and a restart would too.
         """
+        baseline: dict[str, Any] | None = None
         with contextlib.suppress(ProxyError):
             baseline = self._stats()
-            restored: list[_Write] = []
-            for write in writes:
-                previous = self._files.get(write.name)
-                if previous is None:
-                    with contextlib.suppress(FileNotFoundError):
-                        (self.xds_dir / write.name).unlink()
-                    continue
-                self._write_file(write.name, previous.text)
-                restored.append(
-                    _Write(write.name, previous.key, previous.text, write.scope, previous.version)
-                )
+        restored: list[_Write] = []
+        for write in writes:
+            previous = self._files.get(write.name)
+            if previous is None:
+                with contextlib.suppress(FileNotFoundError):
+                    (self.xds_dir / write.name).unlink()
+                continue
+            self._write_file(write.name, previous.text)
+            restored.append(
+                _Write(write.name, previous.key, previous.text, write.scope, previous.version)
+            )
+        if baseline is not None:
             offset = self.log_path.stat().st_size if self.log_path.exists() else 0
-            self._confirm(restored, baseline, time.monotonic() + 1.0, offset, "(previous)")
+            with contextlib.suppress(ProxyError):
+                self._confirm(restored, baseline, time.monotonic() + 1.0, offset, "(previous)")
 
     def _confirm(
         self,

@@ -1,0 +1,1 @@
+"""Monitoring: the lab's Prometheus, per-version metrics and automated rollouts."""
