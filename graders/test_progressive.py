@@ -65,7 +65,7 @@ def test_stages_differ_only_in_weights(ctx: GradingContext) -> None:
     for stage, _ in STAGES:
         objects = ctx.read(_file(stage))
         routes.append(next(o for o in objects if o.get("kind") == "HTTPRoute"))
-    for (stage, _), before, after in zip(STAGES[1:], routes, routes[1:]):
+    for (stage, _), before, after in zip(STAGES[1:], routes, routes[1:], strict=False):
         if _without_weights(before) != _without_weights(after):
             raise CheckFailure(f"{_file(stage)} changes more than weights compared with "
                                f"{_file(stage - 1)}", "only backendRefs[].weight to change",

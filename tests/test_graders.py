@@ -13,9 +13,8 @@ import pytest
 import yaml
 
 from trafficlab import Lab
-from trafficlab.grading.catalog import catalog, exercise
+from trafficlab.grading.catalog import catalog, exercise, load_module
 from trafficlab.grading.checks import assign_points, checks_of
-from trafficlab.grading.catalog import load_module
 from trafficlab.grading.report import ExerciseResult
 from trafficlab.grading.runner import _reset, run_exercise
 

@@ -27,7 +27,8 @@ BASELINE_ROUTE = yaml.safe_load((Path(__file__).resolve().parents[1] / "cluster"
                                  / "baseline" / "30-httproute-task-api.yaml").read_text())
 
 
-def route(*rules: dict[str, Any], name: str = "task-api", hostnames: list[str] | None = None) -> dict[str, Any]:
+def route(*rules: dict[str, Any], name: str = "task-api",
+          hostnames: list[str] | None = None) -> dict[str, Any]:
     spec: dict[str, Any] = {"parentRefs": [{"name": "task-api-gateway"}], "rules": list(rules)}
     if hostnames:
         spec["hostnames"] = hostnames
@@ -173,7 +174,7 @@ def test_bad_input_is_rejected_and_the_previous_split_keeps_serving(fresh_route:
     before = lab.get("httproute", "task-api")
     bad = BAD_INPUTS[case]
     with pytest.raises((ValidationError, NotFoundError)) as info:
-        lab.apply(bad if isinstance(bad, dict) else bad)
+        lab.apply(bad)
     message = str(info.value)
     assert message and ("HTTPRoute" in message or "YAML" in message or "HTTPRoot" in message)
     after = lab.get("httproute", "task-api")

@@ -48,10 +48,9 @@ class TrafficLabError(Exception):
 class ValidationError(TrafficLabError):
     """An object breaks the schema or a validation rule.
 
-    >>> err = ValidationError("HTTPRoute", "default", "task-api", "spec.rules[0].backendRefs[1].weight",
-    ...                       "must be less than or equal to 1000000")
+    >>> err = ValidationError("HTTPRoute", "default", "task-api", "spec.rules[0].weight", "too big")
     >>> str(err)
-    'HTTPRoute default/task-api is invalid: spec.rules[0].backendRefs[1].weight: must be less than or equal to 1000000'
+    'HTTPRoute default/task-api is invalid: spec.rules[0].weight: too big'
     """
 
     reason = "Invalid"

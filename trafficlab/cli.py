@@ -93,6 +93,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
 def cmd_patch(args: argparse.Namespace) -> int:
     kind, name = _kind_and_name(args.type_name, args.name)
+    assert name is not None  # _kind_and_name insists on a name here
     try:
         patch = json.loads(args.patch)
     except json.JSONDecodeError as exc:
@@ -289,7 +290,7 @@ def _print_table(kind: str, items: list[dict[str, Any]], with_namespace: bool) -
         rows.append(row)
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
     for row in rows:
-        print("   ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+        print("   ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)).rstrip())
 
 
 # -- parser --------------------------------------------------------------------------------

@@ -85,7 +85,8 @@ class Lab:
         if requested == "kind":
             from trafficlab.backends.kind import KindBackend  # imported only when asked for
 
-            return KindBackend(self.home)
+            backend: Backend = KindBackend(self.home)
+            return backend
         return LocalBackend(self.home)
 
     # -- life cycle --------------------------------------------------------------------

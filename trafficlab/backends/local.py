@@ -5,6 +5,7 @@ This module is the client side: it starts and stops the daemon and speaks its JS
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -239,10 +240,8 @@ def _looks_like_ours(pid: int) -> bool:
 
 
 def _signal(pid: int, sig: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.kill(pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _wait_exit(pid: int, timeout: float) -> bool:

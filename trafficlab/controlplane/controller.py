@@ -203,7 +203,8 @@ class Controller:
     def _write_pids(self) -> None:
         """Record every process this lab started, so ``trafficlab down`` can always end them."""
         pids = {"envoy": self.proxy.pid,
-                "prometheus": self.prometheus.pid if self.prometheus else None, "pods": {p.name: p.pid for p in self.pods.pods() if p.pid}}
+                "prometheus": self.prometheus.pid if self.prometheus else None,
+                "pods": {p.name: p.pid for p in self.pods.pods() if p.pid}}
         path = self.home / "pids.json"
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(pids))

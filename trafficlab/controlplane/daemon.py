@@ -20,7 +20,7 @@ from typing import Any
 from trafficlab.controlplane.controller import Controller
 from trafficlab.controlplane.server import LabServer
 
-__all__ = ["main", "local_status"]
+__all__ = ["local_status", "main"]
 
 
 def local_status(controller: Controller) -> dict[str, Any]:

@@ -109,7 +109,7 @@ class LabServer:
             ns = None
         if query.get("name"):
             return {"items": [store.get(ObjectKey(kind, ns or "", query["name"]))]}
-        return {"items": store.list(kind, None if query.get("allNamespaces") else ns)}
+        return {"items": store.items(kind, None if query.get("allNamespaces") else ns)}
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         server = self
@@ -117,7 +117,7 @@ class LabServer:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 log.debug(format, *args)
 
             def _dispatch(self, method: str) -> None:

@@ -57,6 +57,6 @@ class Snapshot:
     def get(self, kind: str, namespace: str, name: str) -> Obj | None:
         for obj in self.objects:
             meta = obj.get("metadata", {})
-            if obj.get("kind") == kind and meta.get("name") == name and meta.get("namespace", "") == namespace:
+            if (obj.get("kind"), meta.get("name"), meta.get("namespace", "")) == (kind, name, namespace):
                 return obj
         return None

@@ -110,7 +110,7 @@ class ObjectStore:
                 raise NotFoundError(_not_found(key))
             return copy.deepcopy(obj)
 
-    def list(self, kind: str, namespace: str | None = None) -> list[Obj]:
+    def items(self, kind: str, namespace: str | None = None) -> list[Obj]:
         with self._lock:
             return [copy.deepcopy(o) for k, o in sorted(self._objects.items())
                     if k.kind == kind and (namespace is None or k.namespace == namespace)]

@@ -24,6 +24,7 @@ __all__ = [
     "HTTPListener",
     "HeaderMatch",
     "HeaderMods",
+    "IRError",
     "Mirror",
     "PathMatch",
     "QueryMatch",
@@ -34,7 +35,6 @@ __all__ = [
     "VirtualHost",
     "WeightedDestination",
     "Xds",
-    "IRError",
 ]
 
 

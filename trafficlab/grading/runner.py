@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
+from typing import Any
 
 from trafficlab._errors import TrafficLabError
 from trafficlab.grading.catalog import Exercise, catalog, exercise, load_module
@@ -27,7 +28,7 @@ def run_exercise(lab: Lab, submission: Path, item: Exercise, *,
     module = load_module(item)
     specs = [s for s in checks_of(module) if include_hidden or not s.hidden]
     points = assign_points(checks_of(module), item.points)
-    by_name = {s.name: p for s, p in zip(checks_of(module), points)}
+    by_name = {s.name: p for s, p in zip(checks_of(module), points, strict=False)}
     result = ExerciseResult(item.id, item.title, max_score=sum(by_name[s.name] for s in specs))
     ctx = GradingContext(lab, submission, item.id, include_hidden=include_hidden)
     setup = getattr(module, "setup", None)
@@ -129,15 +130,14 @@ def grade_batch(folder: Path, *, jobs: int = 2, out: Path | None = None,
     return reports
 
 
-def report_from_dict(data: dict[str, object], student: str | None = None) -> GradeReport:
+def report_from_dict(data: dict[str, Any], student: str | None = None) -> GradeReport:
     report = GradeReport(student=student)
-    for raw in data.get("exercises", []):  # type: ignore[union-attr]
-        assert isinstance(raw, dict)
-        result = ExerciseResult(raw["id"], raw.get("title", raw["id"]), max_score=raw["max_score"],
-                                error=raw.get("error"))
+    for raw in data.get("exercises", []):
+        result = ExerciseResult(str(raw["id"]), str(raw.get("title", raw["id"])),
+                                max_score=float(raw["max_score"]), error=raw.get("error"))
         result.checks = [CheckResult(c["name"], c["passed"], c["points"], c.get("max_points", 0.0),
                                      c["message"], c.get("hint", ""), c.get("hidden", False))
                          for c in raw["checks"]]
         report.exercises.append(result)
-    report.seconds = float(data.get("seconds", 0.0))  # type: ignore[arg-type]
+    report.seconds = float(data.get("seconds", 0.0))
     return report
