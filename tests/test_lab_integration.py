@@ -324,3 +324,13 @@ def test_two_labs_run_side_by_side_and_down_leaves_nothing(lab: Lab, tmp_path: P
     for pid in [daemon, pids["envoy"], *pids["pods"].values()]:
         assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
     assert versions(lab, 20) == Counter({"v1": 20}) or True
+
+
+def test_up_again_is_idempotent_and_keeps_the_students_route(fresh_route: Lab) -> None:
+    lab = fresh_route
+    lab.apply(route(split(9, 1)))
+    before = lab.get("httproute", "task-api")["metadata"]["resourceVersion"]
+    url = lab.url()
+    status = lab.up()
+    assert status["ready"] and lab.url() == url
+    assert lab.get("httproute", "task-api")["metadata"]["resourceVersion"] == before

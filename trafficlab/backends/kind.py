@@ -346,6 +346,8 @@ class KindBackend:
         route: Obj = {}
         good = 0
         last = ""
+        url: str | None = None
+        url_known = False
         while True:
             route = self.get("HTTPRoute", name, namespace=namespace)[0]
             generation = route["metadata"].get("generation")
@@ -354,7 +356,8 @@ class KindBackend:
             if pending:
                 good, last = 0, pending
             else:
-                url = self._route_url(route)
+                if not url_known:  # the listener's address does not change while we wait
+                    url, url_known = self._route_url(route), True
                 if url is None:
                     return route  # attached to a listener the host cannot reach: nothing to probe
                 ok, seen = _probe(url, route)

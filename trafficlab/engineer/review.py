@@ -235,14 +235,20 @@ def review_objects(items: Iterable[tuple[str, Obj]], facts: LabFacts | None = No
         if obj.get("kind") == "Service" and not find_problems(_namespaced(obj)):
             extra.append(_namespaced(obj))
     facts = facts.with_objects(extra)
-    routes = [parse_route(_namespaced(obj), source) for source, obj in items
-              if isinstance(obj, dict) and obj.get("kind") == "HTTPRoute"]
+    routes: list[Route] = []
+    rejected: set[str] = {f.route for f in findings if f.code == "schema"}
     attached: list[Route] = []
-    for route in routes:
-        route = replace(route, created="")  # not created yet: the newest of all
+    for source, obj in items:
+        if not isinstance(obj, dict) or obj.get("kind") != "HTTPRoute":
+            continue
+        # Not created yet: the newest of all routes when precedence breaks ties by age.
+        route = replace(parse_route(_namespaced(obj), source), created="")
+        routes.append(route)
         parent_findings, ok = _parents(route, facts)
         findings.extend(parent_findings)
-        if ok:
+        if ok and route.id not in rejected:
+            # A rejected route changes nothing: the lab keeps the route it had, so only
+            # accepted ones take part in precedence and path coverage.
             attached.append(route)
         findings.extend(_hostnames(route, facts, ok))
         findings.extend(_backends(route, facts))
@@ -698,8 +704,10 @@ def _shadowed(entry: _Entry, winner: _Entry) -> Finding:
     route, match = entry.route, entry.match
     same_target = winner.rule.target() == entry.rule.target()
     severity = "warning" if same_target else "error"
-    lost = (f"requests matching it go to {_target_text(winner.rule)} (rule {winner.rule.index}), "
-            f"never to {_target_text(entry.rule)} (rule {entry.rule.index})")
+    there = (f"rule {winner.rule.index}" if winner.route is route
+             else f"HTTPRoute {winner.route.id}, rule {winner.rule.index}")
+    lost = (f"requests matching it go to {_target_text(winner.rule)} ({there}), "
+            f"never to {_target_text(entry.rule)} (rule {entry.rule.index} here)")
     if same_target:
         lost = "no effect on traffic (both send the requests to the same place), but it misleads"
     if winner.route is not route:
@@ -718,7 +726,8 @@ def _shadowed(entry: _Entry, winner: _Entry) -> Finding:
         return _find(route, severity if winner.rule is not entry.rule else "warning",
                      "duplicate-match", match.field,
                      f"this match ({match.describe()}) matches exactly the same requests as "
-                     f"{winner.match.field} {where}, which has precedence",
+                     f"{winner.match.field} ({winner.match.describe()}) {where}, which has "
+                     "precedence",
                      lost if winner.rule is not entry.rule else
                      "no effect on traffic; the copy is dead weight",
                      "remove one of the two, or make them differ (a header, a longer path)")
@@ -794,8 +803,9 @@ def _paths(attached: list[Route], facts: LabFacts) -> list[Finding]:
 
 
 def _missing_text(missing: list[str]) -> str:
-    shown = ", ".join("GET " + p.replace("/1", "/{id}") for p in missing)
-    return f"{shown} match no rule and get 404 from the gateway"
+    shown = " and ".join("GET " + p.replace("/1", "/{id}") for p in missing)
+    verb = "matches" if len(missing) == 1 else "match"
+    return f"{shown} {verb} no rule and get{'s' if len(missing) == 1 else ''} 404 from the gateway"
 
 
 def _explain_missing(path: str, attached: list[Route]) -> Finding | None:

@@ -66,6 +66,7 @@ __all__ = [
     "prometheus_report",
     "queries",
     "sample_lab_pods",
+    "wait_scraped",
 ]
 
 SOURCES = ("auto", "prometheus", "direct")
@@ -509,6 +510,21 @@ def _save_history(path: Path, samples: list[PodSample]) -> None:
 def _prometheus_url(lab: Lab) -> str | None:
     url = lab.status().get("prometheus")
     return str(url) if url else None
+
+
+def wait_scraped(lab: Lab, *, timeout: float = 15.0, namespace: str = "default") -> bool:
+    """Block until the lab's Prometheus scrapes every running pod; False when none runs.
+
+    The consistency gate of monitoring: figures of a pod that Prometheus does not scrape yet
+    are missing, not zero. Raises :class:`MonitoringError` after ``timeout`` seconds.
+    """
+    url = _prometheus_url(lab)
+    if url is None:
+        return False
+    addresses = [f"127.0.0.1:{p['status']['hostPort']}" for p in lab.get("pod", namespace=namespace)
+                 if p.get("status", {}).get("phase") == "Running" and p["status"].get("hostPort")]
+    PrometheusClient(url).wait_for_targets(addresses, timeout=timeout)
+    return True
 
 
 def collect(lab: Lab, window: str | float = "1m", *, source: str = "auto") -> MetricsReport:

@@ -409,6 +409,27 @@ class PrometheusClient:
         """The active targets with their labels, health (``up``/``down``) and last error."""
         return list(self._get("/api/v1/targets", {"state": "active"})["activeTargets"])
 
+    def wait_for_targets(self, addresses: Iterable[str], *, timeout: float = 15.0) -> None:
+        """Block until every ``host:port`` in ``addresses`` is an active target scraped healthily.
+
+        Prometheus applies discovered target changes every 5 s, so a pod is scraped some 5-6 s
+        after it appears; traffic it answers before its first scrape is invisible to
+        ``rate()``. Raises :class:`MonitoringError` naming the targets still missing.
+        """
+        wanted = set(addresses)
+        deadline = time.monotonic() + timeout
+        while True:
+            healthy = {t.get("labels", {}).get("instance") or t.get("scrapeUrl", "")
+                       for t in self.targets() if t.get("health") == "up"}
+            missing = wanted - healthy
+            if not missing:
+                return
+            if time.monotonic() > deadline:
+                raise MonitoringError(f"Prometheus at {self.url} has not scraped "
+                                      f"{', '.join(sorted(missing))} after {timeout:.0f}s; see "
+                                      "its targets page, /targets")
+            time.sleep(0.1)
+
 
 def _value(text: str) -> float:
     # Prometheus writes NaN and infinities as strings ("NaN", "+Inf"), which float() reads.
