@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from trafficlab.gateway.evaluate import Request
 from trafficlab.grading import GradingContext, check
-from trafficlab.grading.expect import expect_attached, expect_observed_only, expect_shares
+from trafficlab.grading.expect import expect_observed_only, expect_shares, file_checks
 
 EXERCISE = "ab-testing"
 FILE = "ab-testing.yaml"
@@ -15,15 +15,7 @@ HINT_OTHERS = ("requests without the beta header need a rule too: one without he
                "that sends them to task-api-v1")
 
 
-@check(points=1, success="ab-testing.yaml is a valid route and was applied")
-def test_applies(ctx: GradingContext) -> None:
-    ctx.apply_file(FILE)
-
-
-@check(points=1, success="the route is attached with resolved backends")
-def test_attached(ctx: GradingContext) -> None:
-    ctx.require(FILE)
-    expect_attached(ctx)
+test_applies, test_attached = file_checks(FILE, points=(1, 1))
 
 
 @check(points=2, success="the spec sends beta users to v2 and everyone else to v1")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from trafficlab.gateway.evaluate import Request
 from trafficlab.grading import GradingContext, check
-from trafficlab.grading.expect import expect_attached, expect_observed_split, expect_shares
+from trafficlab.grading.expect import expect_observed_split, expect_shares, file_checks
 
 EXERCISE = "canary"
 FILE = "canary.yaml"
@@ -13,16 +13,7 @@ WEIGHT_HINT = ("weights are relative: a backend's share is its weight divided by
                "weights in the rule (100:10 is 9.1%, not 10%)")
 
 
-@check(points=2, success="canary.yaml is a valid route and was applied")
-def test_applies(ctx: GradingContext) -> None:
-    """canary.yaml applies to the lab."""
-    ctx.apply_file(FILE)
-
-
-@check(points=1, success="the route is attached to task-api-gateway with resolved backends")
-def test_attached(ctx: GradingContext) -> None:
-    ctx.require(FILE)
-    expect_attached(ctx)
+test_applies, test_attached = file_checks(FILE, points=(2, 1))
 
 
 @check(points=3, success="the weights send exactly 10% of / to task-api-v2")

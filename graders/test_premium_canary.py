@@ -10,10 +10,10 @@ from trafficlab.gateway.evaluate import Request
 from trafficlab.grading import CheckFailure, GradingContext, check
 from trafficlab.grading.expect import (
     describe,
-    expect_attached,
     expect_observed_only,
     expect_observed_split,
     expect_shares,
+    file_checks,
 )
 
 EXERCISE = "premium-canary"
@@ -30,15 +30,7 @@ HINT_ORDER = ("the Gateway API does not pick the first rule in the list: it pick
 HINT_SPLIT = "everyone else gets the canary: task-api-v1 and task-api-v2 weighted 9:1"
 
 
-@check(points=1, success="premium-canary.yaml is a valid route and was applied")
-def test_applies(ctx: GradingContext) -> None:
-    ctx.apply_file(FILE)
-
-
-@check(points=1, success="the route is attached with resolved backends")
-def test_attached(ctx: GradingContext) -> None:
-    ctx.require(FILE)
-    expect_attached(ctx)
+test_applies, test_attached = file_checks(FILE, points=(1, 1))
 
 
 @check(points=2, success="by the spec, premium users reach only v1, on every path")

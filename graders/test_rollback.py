@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from trafficlab.gateway.evaluate import Request
 from trafficlab.grading import GradingContext, check
-from trafficlab.grading.expect import expect_attached, expect_observed_only, expect_shares
+from trafficlab.grading.expect import expect_observed_only, expect_shares, file_checks
 
 EXERCISE = "rollback"
 FILE = "rollback.yaml"
@@ -25,15 +25,7 @@ def setup(ctx: GradingContext) -> None:
     ctx.apply_objects([CANARY])
 
 
-@check(points=1, success="rollback.yaml is a valid route and was applied")
-def test_applies(ctx: GradingContext) -> None:
-    ctx.apply_file(FILE)
-
-
-@check(points=1, success="the route stays attached with resolved backends")
-def test_attached(ctx: GradingContext) -> None:
-    ctx.require(FILE)
-    expect_attached(ctx)
+test_applies, test_attached = file_checks(FILE, points=(1, 1))
 
 
 @check(points=2, success="the spec sends nothing to v2, on any path")

@@ -202,3 +202,16 @@ def test_grade_command_reports_json_and_batch_writes_a_gradebook(tmp_path: Path)
     assert set(check) >= {"name", "passed", "points", "message", "hint"}
     carol = json.loads((tmp_path / "reports" / "carol.json").read_text())
     assert "not submitted" in carol["exercises"][0]["checks"][0]["message"]
+
+
+def test_graders_run_under_pytest_too(tmp_path: Path) -> None:
+    wrong = _write(tmp_path / "wrong", {"canary.yaml": route(refs(v1=100, v2=10))})
+    ok = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                         str(ROOT / "graders" / "test_canary.py"), "--submission", str(SOLUTIONS)],
+                        capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert ok.returncode == 0, ok.stdout[-2000:]
+    bad = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                          str(ROOT / "graders" / "test_canary.py"), "--submission", str(wrong)],
+                         capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert bad.returncode == 1
+    assert "100:10 is 9.1%" in bad.stdout

@@ -10,7 +10,6 @@ arriving, timeouts firing, upstream headers) are checked as far as the IR shows 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,8 @@ import pytest
 import yaml
 
 from trafficlab.controlplane.snapshot import ObjectKey, Snapshot
-from trafficlab.gateway.ir import DirectResponse, Endpoint, Forward, Route, VirtualHost, Xds
+from trafficlab.gateway.evaluate import Request, pick_route
+from trafficlab.gateway.ir import DirectResponse, Endpoint, Forward, Route, Xds
 from trafficlab.gateway.precedence import MatchRef, match_sort_key, matches_of, ordered_matches
 from trafficlab.gateway.translate import translate
 
@@ -188,52 +188,13 @@ def _snapshot(manifests: list[dict[str, Any]]) -> Snapshot:
                     bind={(INFRA_NS, GATEWAY, 80): BIND})
 
 
-def _vhost(ir: Xds, host: str | None) -> VirtualHost | None:
-    """Envoy's domain choice: exact, then the longest suffix wildcard, then "*"."""
-    (listener,) = ir.listeners
-    by_domain = {d: vh for vh in listener.virtual_hosts for d in vh.domains}
-    name = (host or "").split(":")[0].lower()  # the spec ignores a port in Host
-    if name in by_domain:
-        return by_domain[name]
-    suffixes = [d for d in by_domain if d.startswith("*.") and name.endswith(d[1:])]
-    if suffixes:
-        return by_domain[max(suffixes, key=len)]
-    return by_domain.get("*")
-
-
-def _path_matches(route: Route, path: str) -> bool:
-    kind, value = route.path.kind, route.path.value
-    if kind == "exact":
-        return path == value
-    if kind == "prefix":  # path_separated_prefix: whole segments only
-        return value == "/" or path == value or path.startswith(value + "/")
-    return re.fullmatch(value, path) is not None
-
-
-def _route_matches(route: Route, request: Mapping[str, Any]) -> bool:
-    headers = {k.lower(): str(v) for k, v in (request.get("headers") or {}).items()}
-    query = {k: str(v) for k, v in (request.get("query") or {}).items()}
-    if not _path_matches(route, request["path"]):
-        return False
-    if route.method and route.method != request.get("method", "GET"):
-        return False
-    for h in route.headers:
-        got = headers.get(h.name.lower())
-        if got is None or not (got == h.value if h.kind == "exact" else re.fullmatch(h.value, got)):
-            return False
-    for q in route.query:
-        got = query.get(q.name)
-        if got is None or not (got == q.value if q.kind == "exact" else re.fullmatch(q.value, got)):
-            return False
-    return True
-
-
 def pick(ir: Xds, request: Mapping[str, Any]) -> Route | None:
-    """The route Envoy would use for ``request``: first match in the chosen virtual host."""
-    vhost = _vhost(ir, request.get("host"))
-    if vhost is None:
-        return None
-    return next((r for r in vhost.routes if _route_matches(r, request)), None)
+    """The route Envoy would use for a conformance request (see trafficlab.gateway.evaluate)."""
+    query = "&".join(f"{k}={v}" for k, v in (request.get("query") or {}).items())
+    path = request["path"] + (f"?{query}" if query else "")
+    return pick_route(ir, Request(path=path, method=request.get("method", "GET"),
+                                  headers={k: str(v) for k, v in (request.get("headers") or {}).items()},
+                                  host=request.get("host")))
 
 
 def _service(cluster: str) -> tuple[str, str]:

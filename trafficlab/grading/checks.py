@@ -54,7 +54,6 @@ class CheckSpec:
     success: str
     description: str
     func: Callable[..., Any]
-    order: int
 
 
 def check(points: float | None = None, *, hidden: bool = False, success: str | None = None,
@@ -70,8 +69,7 @@ def check(points: float | None = None, *, hidden: bool = False, success: str | N
         label = name or func.__name__.removeprefix("test_").replace("_", " ")
         spec = CheckSpec(name=label, points=points, hidden=hidden,
                          success=success or (doc[0] if doc else f"{label}: passed"),
-                         description=doc[0] if doc else label, func=func,
-                         order=func.__code__.co_firstlineno)
+                         description=doc[0] if doc else label, func=func)
         setattr(func, _ATTR, spec)
         return func
 
@@ -79,9 +77,8 @@ def check(points: float | None = None, *, hidden: bool = False, success: str | N
 
 
 def checks_of(module: Any) -> list[CheckSpec]:
-    """The checks a grader module declares, in source order."""
-    found = [getattr(v, _ATTR) for v in vars(module).values() if hasattr(v, _ATTR)]
-    return sorted(found, key=lambda spec: spec.order)
+    """The checks a grader module declares, in the order the module defines them."""
+    return [getattr(v, _ATTR) for v in vars(module).values() if hasattr(v, _ATTR)]
 
 
 def assign_points(specs: list[CheckSpec], total: float | None) -> list[float]:

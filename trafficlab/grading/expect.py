@@ -6,11 +6,11 @@ nudges before it gives the answer.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from trafficlab.gateway.evaluate import Request
-from trafficlab.grading.checks import CheckFailure
+from trafficlab.grading.checks import CheckFailure, check
 from trafficlab.grading.context import GradingContext
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "expect_observed_only",
     "expect_observed_split",
     "expect_shares",
+    "file_checks",
     "weights_text",
 ]
 
@@ -112,3 +113,23 @@ def expect_observed_only(ctx: GradingContext, request: Request, version_service:
         raise CheckFailure(f"{describe(request)}: " + "; ".join(parts),
                            f"all {result.total} answered by {version_service} (x-version: {version})",
                            hint)
+
+
+def file_checks(filename: str, *, points: tuple[float, float] = (1, 1)
+                ) -> tuple[Callable[[GradingContext], None], Callable[[GradingContext], None]]:
+    """The two checks most exercises open with: the file applies, and the route attaches.
+
+    Assign them to ``test_applies, test_attached`` first in a grader module.
+    """
+
+    @check(points=points[0], success=f"{filename} is a valid route and was applied", name="applies")
+    def test_applies(ctx: GradingContext) -> None:
+        ctx.apply_file(filename)
+
+    @check(points=points[1], name="attached",
+           success="the route is attached to task-api-gateway with resolved backends")
+    def test_attached(ctx: GradingContext) -> None:
+        ctx.require(filename)
+        expect_attached(ctx)
+
+    return test_applies, test_attached
