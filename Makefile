@@ -24,6 +24,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 lab-up: $(STAMP)
+	@if [ "$(LAB_BACKEND)" != local ]; then $(BIN)/python -m pip install --quiet -e '.[kind]'; fi
 	$(BIN)/trafficlab up --backend $(LAB_BACKEND)
 
 lab-down: $(STAMP)

@@ -39,6 +39,10 @@ def cmd_up(args: argparse.Namespace) -> int:
         _ = lab.backend  # makes the choice, and its reason, now
     if args.backend == "auto" and lab.auto_reason:
         _err(f"backend: {lab.backend.name} ({lab.auto_reason})")
+    if args.dry_run:
+        plan = lab.up(timeout=args.timeout, dry_run=True)
+        print(plan["plan"], end="" if str(plan["plan"]).endswith("\n") else "\n")
+        return 0
     was_running = lab.running
     status = lab.up(timeout=args.timeout)
     _err("lab already running" if was_running else f"lab is up ({status['backend']} backend)")
@@ -318,6 +322,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("up", cmd_up, "start the lab and apply the baseline (idempotent)")
     p.add_argument("--backend", choices=["auto", "local", "kind"], default="auto")
     p.add_argument("--timeout", type=float, default=90.0, help="seconds to wait for serving")
+    p.add_argument("--dry-run", action="store_true",
+                   help="kind backend: print every command and manifest, run nothing")
     add("down", cmd_down, "stop everything this lab started")
     p = add("status", cmd_status, "where the gateways answer, and whether the lab is ready")
     p.add_argument("-o", "--output", choices=["text", "json", "yaml"], default="text")

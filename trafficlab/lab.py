@@ -90,8 +90,15 @@ class Lab:
         return LocalBackend(self.home)
 
     # -- life cycle --------------------------------------------------------------------
-    def up(self, *, timeout: float = 60.0) -> dict[str, Any]:
-        """Start the lab (or find it running) with the baseline applied; returns ``status()``."""
+    def up(self, *, timeout: float = 60.0, dry_run: bool = False) -> dict[str, Any]:
+        """Start the lab (or find it running) with the baseline applied; returns ``status()``.
+
+        ``dry_run`` (kind backend) runs nothing and returns the plan: every command and manifest.
+        """
+        if dry_run:
+            if self.backend.name != "kind":
+                raise TrafficLabError("--dry-run shows the kind backend's plan; add --backend kind")
+            return dict(self.backend.up(timeout=timeout, dry_run=True))  # type: ignore[call-arg]
         return self.backend.up(timeout=timeout)
 
     def down(self) -> None:

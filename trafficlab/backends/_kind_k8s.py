@@ -208,4 +208,5 @@ class KubeClient:
         values = headers.getlist("Warning") if hasattr(headers, "getlist") else []
         for value in values:
             match = re.match(r'\s*\d{3}\s+\S+\s+"(.*)"\s*$', value)
-            self.warnings.append(match.group(1) if match else value)
+            # The text is a quoted string (RFC 7234 warn-text): drop the quoting of quotes.
+            self.warnings.append(match.group(1).replace('\\"', '"') if match else value)

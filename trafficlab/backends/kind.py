@@ -28,7 +28,6 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -70,7 +69,6 @@ _SERVER_METADATA = ("managedFields", "resourceVersion", "uid", "creationTimestam
                     "selfLink")
 _PROBES_NEEDED = 3  # consecutive answers that are not gateway errors (DESIGN: consistency gate)
 
-StepRunner = Callable[[Step, int, int], None]
 
 
 class KindBackend:
@@ -108,6 +106,12 @@ class KindBackend:
         tmp = self.home / "lab.json.tmp"
         tmp.write_text(json.dumps(state, indent=2) + "\n")
         tmp.replace(self.home / "lab.json")
+
+    def _reset_client(self) -> None:
+        """Forget the API client: the next call reads the kubeconfig again (kind rewrites it)."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
 
     def _kube(self) -> KubeClient:
         if self._client is None:
@@ -206,9 +210,7 @@ class KindBackend:
             self._run_step(Step(f"Delete the kind cluster {self.cluster_name}", "run",
                                 ("kind", "delete", "cluster", "--name", self.cluster_name),
                                 timeout=300), 1, 1)
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        self._reset_client()
         for name in ("lab.json", "kubeconfig", "kind-config.yaml"):
             (self.home / name).unlink(missing_ok=True)
 
@@ -220,10 +222,10 @@ class KindBackend:
                                   "prometheus": None}
         if state is None:
             return result
-        kube = self._kube()
         try:
+            kube = self._kube()
             gateways = kube.request("GET", resource_for("Gateway").path())["items"]
-        except LabNotRunningError:
+        except (LabNotRunningError, NotFoundError):  # no cluster, or no Gateway API CRDs yet
             return result
         services = kube.request(
             "GET", resource_for("Service").path(ENVOY_GATEWAY_NAMESPACE),
@@ -264,7 +266,7 @@ class KindBackend:
             action = ("created" if old is None else
                       "unchanged" if _comparable(old) == _comparable(new) else "configured")
             changes.append(_change(res, ns, name, action, dry_run))
-        return {"changes": changes, "warnings": list(kube.warnings), "error": None,
+        return {"changes": changes, "warnings": _unique(kube.warnings), "error": None,
                 "seconds": time.monotonic() - started}
 
     def get(self, kind: str, name: str | None = None, *, namespace: str | None = "default",
@@ -303,7 +305,7 @@ class KindBackend:
                            content_type=content_type, kind=kind, namespace=ns, name=name)
         action = "unchanged" if _comparable(old) == _comparable(new) else "patched"
         return {"changes": [_change(res, ns, name, action, dry_run)],
-                "warnings": list(kube.warnings), "error": None,
+                "warnings": _unique(kube.warnings), "error": None,
                 "seconds": time.monotonic() - started}
 
     def delete(self, refs: list[tuple[str, str, str]], *, dry_run: bool = False,
@@ -329,7 +331,7 @@ class KindBackend:
                          name=name, body={"kind": "DeleteOptions", "apiVersion": "v1",
                                           "propagationPolicy": "Background"})
             changes.append(_change(res, ns, name, "deleted", dry_run))
-        return {"changes": changes, "warnings": list(kube.warnings), "error": None,
+        return {"changes": changes, "warnings": _unique(kube.warnings), "error": None,
                 "seconds": time.monotonic() - started}
 
     def wait_route(self, name: str, *, namespace: str = "default", timeout: float = 30.0) -> Obj:
@@ -453,6 +455,7 @@ class KindBackend:
             step.path.write_text(step.text)
         elif step.kind == "apply":
             assert step.path is not None
+            self._reset_client()  # the cluster (and its kubeconfig) may be new since the last call
             objects = load_manifests(step.path)
             if step.only_missing:
                 objects = [o for o in objects if self._missing(o)]
@@ -531,6 +534,11 @@ def _prepare(obj: Obj, namespace: str) -> tuple[Resource, str | None, str, Obj]:
         meta.pop("namespace", None)
     body["apiVersion"] = body.get("apiVersion") or res.api_version
     return res, ns, str(name), body
+
+
+def _unique(warnings: list[str]) -> list[str]:
+    """Each warning once (the dry run and the write of an object both carry it)."""
+    return list(dict.fromkeys(warnings))
 
 
 def _clean(obj: Obj) -> Obj:

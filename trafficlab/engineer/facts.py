@@ -145,19 +145,37 @@ def _strip(obj: Obj) -> Obj:
 
 
 def baseline_facts(root: Path | None = None) -> LabFacts:
-    """Facts from ``cluster/manifests``: the baseline plus the optional workloads."""
+    """Facts from ``cluster/manifests``: the baseline plus the workloads of the lab's fixed names.
+
+    Other workloads there (fault-injected variants, a v3) are not part of the lab until someone
+    applies them; their files are remembered (``workload_files``) so a finding can say which file
+    deploys a missing Service. The first definition of an object wins (the baseline's v2 over a
+    variant's).
+    """
     base = root or manifests_dir()
     objects: list[Obj] = []
+    seen: set[tuple[str, str, str]] = set()
     workloads: dict[str, str] = {}
+    repo = base.parents[1] if len(base.parents) > 1 else base
     for sub in sorted(p for p in base.iterdir() if p.is_dir()):
-        for path in sorted(sub.glob("*.yaml")):
-            for obj in load_manifests(path):
-                obj = _strip(obj)
-                if obj.get("kind") == "HTTPRoute":
-                    obj["metadata"]["creationTimestamp"] = _BASELINE_CREATED
+        for path in sorted(sub.glob("*.y*ml")):
+            docs = [_strip(o) for o in load_manifests(path)]
+            for obj in docs:
+                meta = obj["metadata"]
                 if obj.get("kind") == "Service":
-                    rel = os.path.relpath(path, base.parents[1]) if len(base.parents) > 1 else str(path)
-                    workloads[str(obj["metadata"]["name"])] = rel
+                    workloads.setdefault(str(meta["name"]), os.path.relpath(path, repo))
+            if sub.name != "baseline" and not any(
+                    o.get("kind") == "Service" and o["metadata"]["name"] in FIXED_SERVICES
+                    for o in docs):
+                continue
+            for obj in docs:
+                meta = obj["metadata"]
+                key = (str(obj.get("kind")), str(meta.get("namespace", "")), str(meta.get("name")))
+                if key in seen:
+                    continue
+                seen.add(key)
+                if obj.get("kind") == "HTTPRoute":
+                    meta["creationTimestamp"] = _BASELINE_CREATED
                 objects.append(obj)
     return LabFacts(objects=tuple(objects), source="the lab's manifests (cluster/manifests)",
                     workload_files=workloads)

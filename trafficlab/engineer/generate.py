@@ -55,16 +55,20 @@ from trafficlab.resources import validate
 
 __all__ = [
     "GENERATE_KINDS",
+    "OUTPUTS",
     "Expectation",
+    "GenerateError",
     "GenerateOptions",
     "Generated",
     "Stage",
     "Step",
+    "dump_yaml",
     "generate",
     "parse_headers",
     "parse_percent",
     "parse_stages",
     "parse_weights",
+    "weight_ops",
     "weights_for_percent",
 ]
 
@@ -287,11 +291,11 @@ def dump_yaml(obj: Obj) -> str:
 def _wrap(text: str, width: int = 96) -> list[str]:
     import textwrap
 
-    return textwrap.wrap(text, width) or [""]
+    return textwrap.wrap(text, width, break_on_hyphens=False) or [""]
 
 
 def _comment(lines: Sequence[str]) -> str:
-    out = []
+    out: list[str] = []
     for line in lines:
         out.extend(f"# {part}".rstrip() for part in _wrap(line))
     return "\n".join(out) + "\n" if out else ""
@@ -467,7 +471,8 @@ def _canary(kind: str, o: GenerateOptions) -> Generated:
     w = current.weights
     where = f"requests under {o.path_type} {o.path}" if o.path else "every request"
     if premium_pinned:
-        where = "every other request" + (f" under {o.path_type} {o.path}" if o.path else "")
+        where = ("requests without " + " and ".join(f"{n}: {v}" for n, v in headers)
+                 + (f" under {o.path_type} {o.path}" if o.path else ""))
     expectations = [Expectation(o.path or "/tasks", {}, _shares([(stable, w[0]), (canary, w[1])]))]
     if premium_pinned:
         expectations.insert(0, Expectation(o.path or "/tasks", dict(headers), {stable: 1.0}))
@@ -478,7 +483,8 @@ def _canary(kind: str, o: GenerateOptions) -> Generated:
     description = [
         {"canary": "Canary", "progressive": "Progressive canary", "rollback": "Rollback",
          "premium-canary": "Canary with premium users pinned"}[kind]
-        + f": {where} goes {percent_text(w[1] / total)} to {canary} and "
+        + f": {where} go{'es' if where == 'every request' else ''} "
+          f"{percent_text(w[1] / total)} to {canary} and "
           f"{percent_text(w[0] / total)} to {stable} (weights {w[0]}:{w[1]}).",
         "Weights are relative: the share is weight / sum of weights, so 9:1, 90:10 and 900:100 "
         "split alike; a weight of 0 means no traffic at all.",

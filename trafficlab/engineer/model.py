@@ -74,6 +74,7 @@ class Backend:
     weight: int
     kind: str = "Service"
     group: str = ""
+    valid_weight: bool = True  # False when the weight is not a whole number >= 0 (a schema error)
 
 
 @dataclass(frozen=True)
@@ -149,12 +150,13 @@ def _dict(value: Any) -> Obj:
 
 def _backend(ref: Obj, index: int, field: str) -> Backend:
     weight = ref.get("weight", 1)
+    valid = isinstance(weight, int) and not isinstance(weight, bool) and weight >= 0
     return Backend(
         index=index, field=field, name=_str(ref.get("name")),
         namespace=ref.get("namespace") if isinstance(ref.get("namespace"), str) else None,
-        port=_int(ref.get("port"), None),
-        weight=weight if isinstance(weight, int) and not isinstance(weight, bool) and weight >= 0 else 0,
+        port=_int(ref.get("port"), None), weight=weight if valid else 0,
         kind=_str(ref.get("kind"), "Service"), group=_str(ref.get("group"), ""),
+        valid_weight=valid,
     )
 
 

@@ -25,6 +25,11 @@ spec they come from (Gateway API v1.6.1, ``apis/v1/httproute_types.go``):
   meant to be the lab's ``x-user-type: beta`` or ``x-user-tier: premium`` but are not (values are
   case-sensitive, names are not).
 
+Each file is reviewed as one change to the lab: its routes compete (in precedence) with each
+other and with the lab's routes it does not replace, not with routes in other files, so a folder
+of alternative answers is reviewed file by file. Facts come from the running lab or, without
+one, from ``cluster/manifests`` (:mod:`trafficlab.engineer.facts`).
+
 >>> report = review_objects([("<text>", {"apiVersion": "gateway.networking.k8s.io/v1",
 ...     "kind": "HTTPRoute", "metadata": {"name": "task-api"},
 ...     "spec": {"parentRefs": [{"name": "task-api-gateway"}], "rules": [{"backendRefs": [
@@ -227,18 +232,21 @@ def review_objects(items: Iterable[tuple[str, Obj]], facts: LabFacts | None = No
     items = list(items)
     findings: list[Finding] = []
     extra = []
-    for source, obj in items:
+    rejected: set[int] = set()
+    for index, (source, obj) in enumerate(items):
         if not isinstance(obj, dict):
             findings.append(_file_problem(source, "a document is not an object"))
             continue
-        findings.extend(_schema(source, obj))
-        if obj.get("kind") == "Service" and not find_problems(_namespaced(obj)):
-            extra.append(_namespaced(obj))
+        problems = _schema(source, obj)
+        findings.extend(problems)
+        if problems:
+            rejected.add(index)
+        elif obj.get("kind") == "Service":
+            extra.append(_namespaced(obj))  # a new version's Service, applied with its route
     facts = facts.with_objects(extra)
     routes: list[Route] = []
-    rejected: set[str] = {f.route for f in findings if f.code == "schema"}
     attached: list[Route] = []
-    for source, obj in items:
+    for index, (source, obj) in enumerate(items):
         if not isinstance(obj, dict) or obj.get("kind") != "HTTPRoute":
             continue
         # Not created yet: the newest of all routes when precedence breaks ties by age.
@@ -246,7 +254,7 @@ def review_objects(items: Iterable[tuple[str, Obj]], facts: LabFacts | None = No
         routes.append(route)
         parent_findings, ok = _parents(route, facts)
         findings.extend(parent_findings)
-        if ok and route.id not in rejected:
+        if ok and index not in rejected:
             # A rejected route changes nothing: the lab keeps the route it had, so only
             # accepted ones take part in precedence and path coverage.
             attached.append(route)
@@ -256,7 +264,8 @@ def review_objects(items: Iterable[tuple[str, Obj]], facts: LabFacts | None = No
         findings.extend(_headers(route))
     findings.extend(_precedence(attached, facts))
     findings.extend(_paths(attached, facts))
-    findings = _dedupe(findings)
+    order = {source: i for i, (source, _) in reversed(list(enumerate(items)))}
+    findings = sorted(_dedupe(findings), key=lambda f: order.get(f.source, -1))
     return ReviewReport(findings=findings, routes=[r.id for r in routes], facts_source=facts.source)
 
 
@@ -512,11 +521,12 @@ def _backend_problem(route: Route, b: Backend, facts: LabFacts) -> tuple[str, st
                 "ReferenceGrant")
     ports = facts.service_ports(ns, b.name)
     if ports is None:
-        if b.name in FIXED_SERVICES and facts.running:
-            where = facts.workload_files.get(b.name, f"cluster/manifests/workloads/{b.name}.yaml")
+        if b.name in facts.workload_files:
+            where = facts.workload_files[b.name]
+            lab = "the running lab" if facts.running else "the lab until its manifest is applied"
             return ("backend-not-deployed", f"{b.field}.name",
-                    f"Service {ns}/{b.name} is one of the lab's names but is not deployed in the "
-                    "running lab", f"deploy it first: trafficlab apply -f {where}")
+                    f"Service {ns}/{b.name} is defined in {where} but is not in {lab}",
+                    f"deploy it first: trafficlab apply -f {where}")
         names = sorted(set(facts.service_names(ns)) | set(FIXED_SERVICES))
         close = difflib.get_close_matches(b.name, names, n=1, cutoff=0.5)
         hint = f"did you mean {close[0]}? " if close else ""
@@ -559,6 +569,8 @@ def _weights(route: Route) -> list[Finding]:
                              "add backendRefs: [{name: task-api-v1, port: 80}] (or the Service "
                              "these requests are for)"))
             continue
+        if not all(b.valid_weight for b in rule.backends):
+            continue  # reported as a schema error; the shares cannot be known
         weights = [b.weight for b in rule.backends]
         if weights and sum(weights) == 0:
             out.append(_find(route, "error", "weights-all-zero", where,
@@ -656,17 +668,30 @@ class _Entry:
     reviewed: bool
 
 
-def _groups(attached: list[Route], facts: LabFacts) -> dict[tuple[str, ...], list[_Entry]]:
-    """Matches that compete for the same requests, by hostname set, in precedence order."""
-    reviewed_ids = {r.id for r in attached}
-    live = [parse_route(r) for r in facts.routes if _route_id(r) not in reviewed_ids]
+def _groups(route: Route, attached: list[Route],
+            facts: LabFacts) -> dict[tuple[str, ...], list[_Entry]]:
+    """The matches that compete with ``route``'s for the same requests, by hostname set, in
+    precedence order.
+
+    Each file is reviewed as one change to the lab: the competitors are the other routes of
+    the same file and the lab's routes that the file does not replace (same namespace/name).
+    Routes from other files do not compete, so a folder of alternative answers (say, several
+    versions of task-api) is reviewed one file at a time.
+    """
+    others: dict[str, Route] = {}
+    for r in attached:
+        if r.source == route.source and r.id != route.id:
+            others[r.id] = r
+    live = [parse_route(r) for r in facts.routes
+            if _route_id(r) != route.id and _route_id(r) not in others]
     groups: dict[tuple[str, ...], list[_Entry]] = {}
-    for route, reviewed in [*((r, False) for r in live), *((r, True) for r in attached)]:
-        hosts = tuple(sorted(route.hostnames)) or ("*",)
-        for rule in route.rules:
+    members = [*((r, False) for r in live), *((r, True) for r in others.values()), (route, True)]
+    for member, reviewed in members:
+        hosts = tuple(sorted(member.hostnames)) or ("*",)
+        for rule in member.rules:
             for match in rule.matches:
                 groups.setdefault(hosts, []).append(
-                    _Entry(route, rule, match, precedence_key(match, route), reviewed))
+                    _Entry(member, rule, match, precedence_key(match, member), reviewed))
     for entries in groups.values():
         entries.sort(key=lambda e: e.key)
     return groups
@@ -683,20 +708,21 @@ def _target_text(rule: Rule) -> str:
 
 def _precedence(attached: list[Route], facts: LabFacts) -> list[Finding]:
     out = []
-    for entries in _groups(attached, facts).values():
-        for pos, entry in enumerate(entries):
-            if not entry.reviewed:
-                continue
-            winner = next((e for e in entries[:pos] if covers(e.match, entry.match)), None)
-            if winner is not None:
-                out.append(_shadowed(entry, winner))
-                continue
-            tie = next((e for e in entries[:pos] if e.route is entry.route
-                        and e.rule.index != entry.rule.index and e.key[:5] == entry.key[:5]
-                        and may_overlap(e.match, entry.match)
-                        and e.rule.target() != entry.rule.target()), None)
-            if tie is not None:
-                out.append(_tiebreak(entry, tie))
+    for route in attached:
+        for entries in _groups(route, attached, facts).values():
+            for pos, entry in enumerate(entries):
+                if entry.route is not route:
+                    continue
+                winner = next((e for e in entries[:pos] if covers(e.match, entry.match)), None)
+                if winner is not None:
+                    out.append(_shadowed(entry, winner))
+                    continue
+                tie = next((e for e in entries[:pos] if e.route is route
+                            and e.rule.index != entry.rule.index and e.key[:5] == entry.key[:5]
+                            and may_overlap(e.match, entry.match)
+                            and e.rule.target() != entry.rule.target()), None)
+                if tie is not None:
+                    out.append(_tiebreak(entry, tie))
     return out
 
 
@@ -768,13 +794,13 @@ def _misses(match: Match) -> bool:
 
 
 def _paths(attached: list[Route], facts: LabFacts) -> list[Finding]:
-    entries = _groups(attached, facts).get(("*",), [])
-    missing = [p for p in TASK_API_PATHS if _winner(entries, p) is None]
     out = []
-    explained: set[str] = set()
     for route in attached:
         if route.hostnames:
-            continue
+            continue  # requests to the lab's URL never reach it (hostname-unreachable)
+        entries = _groups(route, attached, facts).get(("*",), [])
+        missing = [p for p in TASK_API_PATHS if _winner(entries, p) is None]
+        explained = False
         for match in route.matches():
             if not _misses(match):
                 continue
@@ -786,19 +812,16 @@ def _paths(attached: list[Route], facts: LabFacts) -> list[Finding]:
                            "does not match /tasks")
             if missing:
                 effect += "; " + _missing_text(missing)
-                explained.update(missing)
+                explained = True
             out.append(_find(route, "error" if missing else "warning", "path-misses",
                              f"{match.field}.path",
                              f"the path match {match.path_type} {match.path_value} misses the "
                              "Task API's paths", effect,
                              "use PathPrefix / (every path) or PathPrefix /tasks"))
-    for path in missing:
-        if path in explained:
-            continue
-        found = _explain_missing(path, attached)
-        if found is not None:
-            out.append(found)
-            explained.update(p for p in missing if p == path)
+        if missing and not explained:
+            found = _explain_missing(missing, route)
+            if found is not None:
+                out.append(found)
     return out
 
 
@@ -808,32 +831,25 @@ def _missing_text(missing: list[str]) -> str:
     return f"{shown} {verb} no rule and get{'s' if len(missing) == 1 else ''} 404 from the gateway"
 
 
-def _explain_missing(path: str, attached: list[Route]) -> Finding | None:
-    for route in attached:
-        if route.hostnames:
-            continue
-        for match in route.matches():
-            if match.path_type == "Exact" and match.has_path and (
-                    match.path_value == "/" or path.startswith(match.path_value.rstrip("/") + "/")):
-                return _find(route, "error", "path-misses", f"{match.field}.path",
-                             f"Exact {match.path_value} matches that one path only, not "
-                             f"{path.replace('/1', '/{id}')}",
-                             _missing_text([path]),
-                             f"use PathPrefix {'/' if match.path_value == '/' else match.path_value}")
-        for match in route.matches():
-            if not match.plain and path_matches(match, path):
-                needs = ", ".join(f"{n}: {v}" for n, v, _ in match.headers) or "its conditions"
-                return _find(route, "error", "no-default", "spec.rules",
-                             f"every rule needs a header or other condition ({needs}); there "
-                             "is no rule for everyone else",
-                             f"requests without {needs} match no rule and get 404 from the "
-                             "gateway",
-                             "add a rule without matches (it matches every request) that sends "
-                             "them to task-api-v1")
-    if attached and not any(r.hostnames for r in attached):
-        route = attached[0]
-        return _find(route, "error", "path-misses", "spec.rules",
-                     f"no rule matches GET {path.replace('/1', '/{id}')}", _missing_text([path]),
-                     "add a rule matching PathPrefix / (a rule without matches does)")
-    return None
-
+def _explain_missing(missing: list[str], route: Route) -> Finding:
+    path = missing[0]
+    shown = path.replace("/1", "/{id}")
+    for match in route.matches():
+        if match.path_type == "Exact" and match.has_path and (
+                match.path_value == "/" or path.startswith(match.path_value.rstrip("/") + "/")):
+            return _find(route, "error", "path-misses", f"{match.field}.path",
+                         f"Exact {match.path_value} matches that one path only, not {shown}",
+                         _missing_text(missing),
+                         f"use PathPrefix {'/' if match.path_value == '/' else match.path_value}")
+    for match in route.matches():
+        if not match.plain and path_matches(match, path):
+            needs = ", ".join(f"{n}: {v}" for n, v, _ in match.headers) or "its conditions"
+            return _find(route, "error", "no-default", "spec.rules",
+                         f"every rule needs a header or other condition ({needs}); there is no "
+                         "rule for everyone else",
+                         f"requests without {needs} match no rule and get 404 from the gateway",
+                         "add a rule without matches (it matches every request) that sends them "
+                         "to task-api-v1")
+    return _find(route, "error", "path-misses", "spec.rules", f"no rule matches GET {shown}",
+                 _missing_text(missing), "add a rule matching PathPrefix / (a rule without "
+                 "matches does)")

@@ -513,7 +513,8 @@ def _prometheus_url(lab: Lab) -> str | None:
 
 
 def wait_scraped(lab: Lab, *, timeout: float = 15.0, namespace: str = "default") -> bool:
-    """Block until the lab's Prometheus scrapes every running pod; False when none runs.
+    """Block until the lab's Prometheus scrapes every running pod (and every other target it
+    knows, Envoy's included); False when no Prometheus runs.
 
     The consistency gate of monitoring: figures of a pod that Prometheus does not scrape yet
     are missing, not zero. Raises :class:`MonitoringError` after ``timeout`` seconds.
@@ -521,9 +522,12 @@ def wait_scraped(lab: Lab, *, timeout: float = 15.0, namespace: str = "default")
     url = _prometheus_url(lab)
     if url is None:
         return False
-    addresses = [f"127.0.0.1:{p['status']['hostPort']}" for p in lab.get("pod", namespace=namespace)
-                 if p.get("status", {}).get("phase") == "Running" and p["status"].get("hostPort")]
-    PrometheusClient(url).wait_for_targets(addresses, timeout=timeout)
+    client = PrometheusClient(url)
+    addresses = {f"127.0.0.1:{p['status']['hostPort']}" for p in lab.get("pod", namespace=namespace)
+                 if p.get("status", {}).get("phase") == "Running" and p["status"].get("hostPort")}
+    addresses |= {str(t["labels"]["instance"]) for t in client.targets()
+                  if t.get("labels", {}).get("instance")}
+    client.wait_for_targets(addresses, timeout=timeout)
     return True
 
 

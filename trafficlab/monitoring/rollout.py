@@ -397,11 +397,14 @@ def find_weighted_rule(route: Obj, stable: str, canary: str) -> tuple[int, int, 
     return found[0]
 
 
-def _weights(route: Obj, stable: str, canary: str) -> tuple[int, int]:
+def _weights(route: Obj, stable: str, canary: str) -> tuple[int, int, dict[str, int]]:
+    """The stable and canary weights of the weighted rule, and those of its other backends."""
     i, js, jc = find_weighted_rule(route, stable, canary)
     refs = route["spec"]["rules"][i]["backendRefs"]
     # An omitted weight is 1 (Gateway API HTTPBackendRef.weight default).
-    return int(refs[js].get("weight", 1)), int(refs[jc].get("weight", 1))
+    others = {str(r.get("name")): int(r.get("weight", 1)) for j, r in enumerate(refs)
+              if j not in (js, jc)}
+    return int(refs[js].get("weight", 1)), int(refs[jc].get("weight", 1)), others
 
 
 def weight_patch(route: Obj, stable: str, canary: str, canary_weight: int) -> list[Obj]:
@@ -436,9 +439,12 @@ class CheckResult:
             seen = "no requests" if self.value is None else f"{self.value:.0f} requests"
             op = "≥" if self.status == "pass" else "<"
             return f"{seen} {op} min {self.limit:.0f}"
+        what = "error rate" if self.name == "error_rate" else "p99"
         if self.value is None:
-            what = "error rate" if self.name == "error_rate" else "p99"
             return f"{what}: no data"
+        if self.status == "no_data":
+            shown = f"{self.value * 100:.2f}%" if self.name == "error_rate" else f"{self.value:.1f} ms"
+            return f"{what} {shown} (not judged: too few requests)"
         if self.name == "error_rate":
             op = "≤" if self.status == "pass" else ">"
             return f"error rate {self.value * 100:.2f}% {op} max {self.limit * 100:.2f}%"
@@ -479,7 +485,8 @@ def judge(canary: VersionMetrics, policy: RolloutPolicy) -> Judgement:
     for name, value, limit in (("error_rate", canary.error_rate, policy.max_error_rate),
                                ("p99", canary.p99_ms, policy.max_p99_ms)):
         if not enough or value is None:
-            checks.append(CheckResult(name, value if enough else None, limit, "no_data"))
+            # The figure is kept for the record, but too few requests are not judged.
+            checks.append(CheckResult(name, value, limit, "no_data"))
         else:
             checks.append(CheckResult(name, value, limit, "pass" if value <= limit else "fail"))
     statuses = {c.status for c in checks}
@@ -606,6 +613,9 @@ def send_command(home: Path, route: str, command: str, *, namespace: str = "defa
         state = read_state(home, route, namespace)
         if state and state.get("acked") == ident:
             return state
+        if state and state.get("phase") not in _ACTIVE:
+            raise TrafficLabError(f"the rollout of HTTPRoute {namespace}/{route} ended "
+                                  f"({state.get('phase')}) before it took the {command} command")
         time.sleep(0.05)
     raise TrafficLabError(f"the rollout of HTTPRoute {namespace}/{route} did not take the "
                           f"{command} command within {timeout:.0f}s")
@@ -839,14 +849,16 @@ class Rollout:
         return route
 
     def _check_untouched(self, route: Obj, when: str) -> None:
-        weights = _weights(route, self.policy.stable, self.canary)
+        stable, canary, others = _weights(route, self.policy.stable, self.canary)
         expected = (100 - self.weight, self.weight)
-        if self._owns_route and weights != expected:
+        busy = {k: v for k, v in others.items() if v}
+        if self._owns_route and ((stable, canary) != expected or busy):
+            now = f"{self.policy.stable}={stable}, {self.canary}={canary}" + "".join(
+                f", {k}={v}" for k, v in busy.items())
             raise _Stop("aborted", f"HTTPRoute {self.policy.namespace}/{self.policy.route} was "
-                        f"changed by someone else {when}: its weighted rule gives "
-                        f"{self.policy.stable}={weights[0]}, {self.canary}={weights[1]}, the rollout "
-                        f"had set {expected[0]}/{expected[1]}; the rollout stops and leaves the "
-                        "route as it is", weight=None)
+                        f"changed by someone else {when}: its weighted rule gives {now}, the "
+                        f"rollout had set {expected[0]}/{expected[1]}; the rollout stops and "
+                        "leaves the route as it is", weight=None)
 
     def _set_weight(self, canary_weight: int) -> dict[str, Any]:
         """Patch the weighted rule, then wait until Envoy serves it; returns what was confirmed."""
@@ -987,7 +999,15 @@ class Rollout:
                                   f"already running (pid {existing.get('pid')}, id "
                                   f"{existing.get('rollout')}); pause, promote or abort it first")
         route = self._route()
-        initial = _weights(route, policy.stable, self.canary)  # fails early when no rule fits
+        *initial, others = _weights(route, policy.stable, self.canary)  # fails when no rule fits
+        busy = {k: v for k, v in others.items() if v}
+        if busy:
+            rule = find_weighted_rule(route, policy.stable, self.canary)[0]
+            raise TrafficLabError(
+                f"rules[{rule}] of HTTPRoute {policy.namespace}/{policy.route} also sends traffic "
+                f"to {', '.join(f'{k} (weight {v})' for k, v in busy.items())}; a rollout splits "
+                f"that rule between {policy.stable} and {self.canary} only. Set the other "
+                "backends' weight to 0 first.")
         self._resolve_versions()
         self._pick_source()
         # Commands written before this point belong to an earlier rollout.
