@@ -51,6 +51,15 @@ def stages(*splits: tuple[int, int], last: dict[str, Any] | None = None) -> dict
     return files
 
 
+FLAWED = ROOT / "graders" / "review" / "flawed"
+SOLVED_REVIEW = {f"review-{i}.yaml": yaml.safe_load((SOLUTIONS / f"review-{i}.yaml").read_text())
+                 for i in (1, 2, 3)}
+
+
+def flawed(name: str) -> dict[str, Any]:
+    return dict(yaml.safe_load((FLAWED / name).read_text()))
+
+
 # exercise -> case -> (files, the check that must fail, a phrase its message or hint must hold)
 WRONG: dict[str, dict[str, tuple[dict[str, Any], str, str]]] = {
     "canary": {
@@ -97,6 +106,13 @@ WRONG: dict[str, dict[str, tuple[dict[str, Any], str, str]]] = {
                           "spec", "task-api-premium"),
         "only premium": ({"premium.yaml": route(header("x-user-tier", "premium", premium=1))},
                          "others observed", "everyone else"),
+    },
+    "review": {
+        "container port left as is": ({**SOLVED_REVIEW, "review-1.yaml": flawed("03-container-port.yaml")},
+                                      "review 1 fixed", "spec.rules[0].backendRefs"),
+        "only / fixed to /tasks": ({**SOLVED_REVIEW, "review-3.yaml": route(
+            {"matches": [{"path": {"type": "Exact", "value": "/tasks"}}], **refs(v1=9, v2=1)})},
+            "review 3 fixed", "review-3.yaml"),
     },
     "premium-canary": {
         "rule order instead of precedence": (

@@ -382,6 +382,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("exercise", metavar="ID")
     p.add_argument("--dir", default=".", help="the folder with your files (default: here)")
     p.add_argument("-o", "--output", choices=["text", "json"], default="text")
+
+    from trafficlab.engineer.cli import add_commands as add_engineer_commands
+
+    add_engineer_commands(sub)
     return parser
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 from trafficlab.course.answers import apply_file, route_yaml, show_route
 from trafficlab.course.charts import chart, split_figure, stages_figure
 from trafficlab.course.labs import deploy, find_home, reset_lab, start_lab, wait_pods
+from trafficlab.course.load import under_load
 from trafficlab.course.scoring import score
 
 __all__ = [
@@ -33,5 +34,6 @@ __all__ = [
     "split_figure",
     "stages_figure",
     "start_lab",
+    "under_load",
     "wait_pods",
 ]

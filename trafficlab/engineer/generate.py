@@ -33,7 +33,7 @@ import copy
 import json
 import shlex
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -403,6 +403,23 @@ def weight_ops(rule: int, names: tuple[str, str], weights: tuple[int, int]) -> l
     return ops
 
 
+def _separate_route(o: GenerateOptions, result: Generated) -> Generated:
+    """A route not named task-api competes with the lab's task-api, which is older and so wins
+    every tie (HTTPRouteRule precedence, then the oldest route): say so, and remove it first."""
+    if o.name == DEFAULT_ROUTE:
+        return result
+    description = (*result.description,
+                   f"This route is not the lab's {DEFAULT_ROUTE}: where their matches tie, the "
+                   f"older route wins (spec precedence), so delete HTTPRoute {DEFAULT_ROUTE} first.")
+    target = ("httproute", DEFAULT_ROUTE, "-n", o.namespace)
+    delete = Step(
+        f"Delete the lab's HTTPRoute {DEFAULT_ROUTE}, which would win every tie with this route",
+        (_cmd("kubectl", "delete", *target, "--dry-run=client"), _cmd("kubectl", "delete", *target)),
+        (_cmd("trafficlab", "delete", *target, "--dry-run=client"),
+         _cmd("trafficlab", "delete", *target)))
+    return replace(result, description=description, steps=(delete, *result.steps))
+
+
 def _weight_step(title: str, o: GenerateOptions, rule: int, names: tuple[str, str],
                  weights: tuple[int, int]) -> Step:
     return _patch_step(title, o, weight_ops(rule, names, weights),
@@ -424,7 +441,7 @@ def generate(kind: str, options: GenerateOptions | None = None) -> Generated:
         raise GenerateError(f"unknown kind {kind!r}; use one of {', '.join(GENERATE_KINDS)}")
     if o.percent is not None and o.weights is not None:
         raise GenerateError("give --percent or --weights, not both")
-    return builders[kind](kind, o)
+    return _separate_route(o, builders[kind](kind, o))
 
 
 def _canary_stages(kind: str, o: GenerateOptions) -> list[tuple[tuple[int, int], str]]:

@@ -170,7 +170,7 @@ class ReviewReport:
 
         table = Table(show_lines=True, title="Review of " + (", ".join(self.routes) or "no route"))
         table.add_column("", no_wrap=True)
-        table.add_column("Where", overflow="fold", max_width=38)
+        table.add_column("Where", overflow="fold", max_width=46)
         table.add_column("Problem", overflow="fold")
         table.add_column("Effect on traffic", overflow="fold")
         table.add_column("Fix", overflow="fold")
@@ -180,9 +180,13 @@ class ReviewReport:
             table.add_row(f"[{style[f.severity]}]{f.severity}[/]", where, f.problem, f.effect, f.fix)
         return table
 
-    def render(self, width: int = 140) -> str:
-        """The table as plain text, for terminals and logs."""
+    def render(self, width: int | None = None) -> str:
+        """The table as plain text, for terminals and logs (at least 100 columns wide)."""
+        import shutil
+
         from rich.console import Console
+
+        width = width or max(100, shutil.get_terminal_size((140, 24)).columns)
 
         if not self.findings:
             return f"No problems found: {self.summary()}\n"

@@ -513,8 +513,8 @@ def _prometheus_url(lab: Lab) -> str | None:
 
 
 def wait_scraped(lab: Lab, *, timeout: float = 15.0, namespace: str = "default") -> bool:
-    """Block until the lab's Prometheus scrapes every running pod (and every other target it
-    knows, Envoy's included); False when no Prometheus runs.
+    """Block until the lab's Prometheus scrapes every running pod (and Envoy); False when no
+    Prometheus runs.
 
     The consistency gate of monitoring: figures of a pod that Prometheus does not scrape yet
     are missing, not zero. Raises :class:`MonitoringError` after ``timeout`` seconds.
@@ -525,8 +525,9 @@ def wait_scraped(lab: Lab, *, timeout: float = 15.0, namespace: str = "default")
     client = PrometheusClient(url)
     addresses = {f"127.0.0.1:{p['status']['hostPort']}" for p in lab.get("pod", namespace=namespace)
                  if p.get("status", {}).get("phase") == "Running" and p["status"].get("hostPort")}
+    # Envoy (and any other non-pod job) too; a pod target may be one of a pod that is gone.
     addresses |= {str(t["labels"]["instance"]) for t in client.targets()
-                  if t.get("labels", {}).get("instance")}
+                  if t.get("labels", {}).get("instance") and t["labels"].get("job") != "task-api"}
     client.wait_for_targets(addresses, timeout=timeout)
     return True
 
