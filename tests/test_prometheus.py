@@ -104,8 +104,8 @@ def test_config_reads_each_job_from_its_targets_file(tmp_path: Path) -> None:
 
 
 def test_target_groups_keep_labels_and_fix_bad_label_names() -> None:
-    groups = target_groups([ScrapeTarget("task-api", "127.0.0.1:1", {"pod": "p", "app.kubernetes.io/name": "x",
-                                                                     "9lives": "y"})])
+    labels = {"pod": "p", "app.kubernetes.io/name": "x", "9lives": "y"}
+    groups = target_groups([ScrapeTarget("task-api", "127.0.0.1:1", labels)])
     assert groups == [{"targets": ["127.0.0.1:1"],
                        "labels": {"pod": "p", "app_kubernetes_io_name": "x", "_9lives": "y"}}]
 

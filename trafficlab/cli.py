@@ -52,6 +52,10 @@ def cmd_up(args: argparse.Namespace) -> int:
                   f"(port {listener['port']}): {listener['url']}")
     if status.get("prometheus"):
         print(f"prometheus: {status['prometheus']}")
+    elif status.get("backend") == "local":
+        from trafficlab.monitoring.prometheus import INSTALL_HINT
+
+        _err(f"prometheus: not running. {INSTALL_HINT}")
     return 0
 
 
@@ -386,6 +390,10 @@ def build_parser() -> argparse.ArgumentParser:
     from trafficlab.engineer.cli import add_commands as add_engineer_commands
 
     add_engineer_commands(sub)
+
+    from trafficlab.monitoring.cli import add_commands as add_monitoring_commands
+
+    add_monitoring_commands(sub)
     return parser
 
 

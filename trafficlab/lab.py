@@ -189,6 +189,12 @@ class Lab:
 
         return send(self.url(gateway, listener=listener), **options)
 
+    def metrics(self, window: str = "1m", *, source: str = "auto") -> Any:
+        """Requests/s, error rate and p50/p99 per version (Prometheus, else the pods' /metrics)."""
+        from trafficlab.monitoring.metrics import collect
+
+        return collect(self, window, source=source)
+
     def check(self, exercise: str, directory: str | os.PathLike[str] = ".") -> Any:
         """Self-check an exercise: apply your files from ``directory`` and run its public checks.
 

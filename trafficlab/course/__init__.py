@@ -20,16 +20,23 @@ from trafficlab.course.answers import apply_file, route_yaml, show_route
 from trafficlab.course.charts import chart, split_figure, stages_figure
 from trafficlab.course.labs import deploy, find_home, reset_lab, start_lab, wait_pods
 from trafficlab.course.load import under_load
-from trafficlab.course.scoring import score
+from trafficlab.course.observe import observe, set_env
+from trafficlab.course.rollouts import rollout, rollout_figure
+from trafficlab.course.scoring import check, score
 
 __all__ = [
     "apply_file",
     "chart",
+    "check",
     "deploy",
     "find_home",
+    "observe",
     "reset_lab",
+    "rollout",
+    "rollout_figure",
     "route_yaml",
     "score",
+    "set_env",
     "show_route",
     "split_figure",
     "stages_figure",

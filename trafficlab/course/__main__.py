@@ -57,19 +57,18 @@ def _grade_notebook(args: argparse.Namespace) -> int:
     from trafficlab.course.autograde import grade_notebook
 
     grade = grade_notebook(Path(args.notebook), Path(args.source), student=args.student,
-                           out=Path(args.out) if args.out else None, timeout=args.timeout)
+                           out=Path(args.out) if args.out else None, timeout=args.timeout,
+                           tmp_root=Path(args.tmp_root) if args.tmp_root else None)
     print(json.dumps(grade.to_dict()))
     return 0
 
 
 def _run(args: argparse.Namespace) -> int:
-    import nbformat
-
     from trafficlab.course.execute import execute_notebook
-    from trafficlab.course.release import write_notebook
+    from trafficlab.course.release import read_notebook, write_notebook
 
     path = Path(args.notebook)
-    nb = nbformat.read(path, as_version=4)
+    nb = read_notebook(path)
     with tempfile.TemporaryDirectory(prefix="trafficlab-run-") as tmp:
         run = execute_notebook(nb, Path(tmp) / "work", home=Path(tmp) / "lab", timeout=args.timeout)
     if args.out:
@@ -102,6 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--student", required=True)
     p.add_argument("--out", default=None)
     p.add_argument("--timeout", type=int, default=CELL_TIMEOUT)
+    p.add_argument("--tmp-root", default=None)
     p.set_defaults(func=_grade_notebook)
     p = sub.add_parser("run", help="execute one notebook top to bottom in a fresh lab")
     p.add_argument("notebook")

@@ -31,7 +31,13 @@ import nbformat
 from nbformat import NotebookNode
 
 from trafficlab.course.execute import CELL_TIMEOUT, execute_notebook
-from trafficlab.course.release import grade_cells, repo_root, source_notebooks, write_notebook
+from trafficlab.course.release import (
+    grade_cells,
+    read_notebook,
+    repo_root,
+    source_notebooks,
+    write_notebook,
+)
 
 __all__ = [
     "CellGrade",
@@ -85,6 +91,11 @@ class NotebookGrade:
                    data.get("error"))
 
 
+def _copy(node: Any) -> NotebookNode:
+    copied: NotebookNode = nbformat.from_dict(json.loads(json.dumps(node)))  # type: ignore[no-untyped-call]
+    return copied
+
+
 def _grade_id(cell: NotebookNode) -> str | None:
     meta = cell.get("metadata", {}).get("nbgrader", {})
     return str(meta["grade_id"]) if meta.get("grade_id") else None
@@ -102,7 +113,7 @@ def restore_cells(submitted: NotebookNode, source: NotebookNode) -> tuple[Notebo
     Cells are matched by ``grade_id``; a submitted cell that claims a protected ``grade_id``
     gets the source's text, metadata and type back.
     """
-    nb = nbformat.from_dict(json.loads(json.dumps(submitted)))
+    nb = _copy(submitted)
     originals = {gid: cell for cell in source.cells
                  if _protected(cell) and (gid := _grade_id(cell)) is not None}
     seen = set()
@@ -114,7 +125,7 @@ def restore_cells(submitted: NotebookNode, source: NotebookNode) -> tuple[Notebo
             continue
         seen.add(gid)
         original = originals[gid]
-        restored = nbformat.from_dict(json.loads(json.dumps(original)))
+        restored = _copy(original)
         restored["outputs"] = []
         if restored.cell_type == "code":
             restored["execution_count"] = None
@@ -156,20 +167,24 @@ def score_cells(executed: NotebookNode, source: NotebookNode) -> list[CellGrade]
 
 
 def grade_notebook(submitted: Path, source: Path, *, student: str, out: Path | None = None,
-                   timeout: int = CELL_TIMEOUT) -> NotebookGrade:
-    """Restore, execute in a fresh lab (a temporary folder), score; save the executed notebook to ``out``."""
+                   timeout: int = CELL_TIMEOUT, tmp_root: Path | None = None) -> NotebookGrade:
+    """Restore, execute in a fresh lab (a temporary folder), score; save the executed notebook to ``out``.
+
+    The notebook runs in ``<tmp>/work`` with its lab in ``<tmp>/lab``, ``<tmp>`` being a new
+    temporary folder (inside ``tmp_root`` when given), removed afterwards.
+    """
     result = NotebookGrade(student, source.stem)
     try:
-        sub_nb = nbformat.read(submitted, as_version=4)
+        sub_nb = read_notebook(submitted)
     except Exception as exc:  # an unreadable file is the student's: it scores 0, grading goes on
         result.error = f"{submitted.name} is not a notebook nbformat can read: {exc}"
-        src_nb = nbformat.read(source, as_version=4)
+        src_nb = read_notebook(source)
         result.cells = [CellGrade(str(_grade_id(c)), 0.0, float(c.metadata["nbgrader"]["points"]),
                                   "unreadable notebook") for c in grade_cells(src_nb)]
         return result
-    src_nb = nbformat.read(source, as_version=4)
+    src_nb = read_notebook(source)
     nb, _deleted = restore_cells(sub_nb, src_nb)
-    with tempfile.TemporaryDirectory(prefix="trafficlab-autograde-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="trafficlab-autograde-", dir=tmp_root) as tmp:
         workdir = Path(tmp) / "work"
         run = execute_notebook(nb, workdir, home=Path(tmp) / "lab", timeout=timeout)
     result.seconds = run.seconds
@@ -193,11 +208,13 @@ def find_submissions(folder: Path, sources: dict[str, Path]) -> list[tuple[str, 
 
 
 def _grade_in_process(student: str, path: Path, source: Path, out: Path | None,
-                      timeout: int) -> NotebookGrade:
+                      timeout: int, tmp_root: Path | None) -> NotebookGrade:
     cmd = [sys.executable, "-m", "trafficlab.course", "grade-notebook", str(path),
            "--source", str(source), "--student", student, "--timeout", str(timeout)]
     if out is not None:
         cmd += ["--out", str(out)]
+    if tmp_root is not None:
+        cmd += ["--tmp-root", str(tmp_root)]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=repo_root(),
                           timeout=timeout * 40 + 300)
     if proc.returncode == 0:
@@ -207,7 +224,7 @@ def _grade_in_process(student: str, path: Path, source: Path, out: Path | None,
             pass
     failed = NotebookGrade(student, source.stem)
     failed.error = (proc.stderr.strip()[-500:] or f"grading exited with {proc.returncode}")
-    src_nb = nbformat.read(source, as_version=4)
+    src_nb = read_notebook(source)
     failed.cells = [CellGrade(str(_grade_id(c)), 0.0, float(c.metadata["nbgrader"]["points"]),
                               "grading failed") for c in grade_cells(src_nb)]
     return failed
@@ -215,11 +232,14 @@ def _grade_in_process(student: str, path: Path, source: Path, out: Path | None,
 
 def autograde(folder: Path, *, out: Path | None = None, autograded: Path | None = None,
               jobs: int = 2, timeout: int = CELL_TIMEOUT, source_dir: Path | None = None,
+              tmp_root: Path | None = None,
               on_done: Callable[[NotebookGrade], None] | None = None) -> list[NotebookGrade]:
     """Grade every submitted notebook under ``folder``; write the CSV to ``out``.
 
     Executed notebooks go to ``autograded/<student>/<notebook>.ipynb`` (default: an
-    ``autograded`` folder beside the CSV, or inside ``folder`` without one).
+    ``autograded`` folder beside the CSV, or inside ``folder`` without one). Each notebook
+    runs in its own process, folder and lab (see :func:`grade_notebook`; ``tmp_root`` is where
+    their temporary folders go).
     """
     sources = {p.name: p for p in source_notebooks(source_dir)}
     todo = find_submissions(folder, sources)
@@ -228,7 +248,7 @@ def autograde(folder: Path, *, out: Path | None = None, autograded: Path | None 
     def one(item: tuple[str, Path]) -> NotebookGrade:
         student, path = item
         grade = _grade_in_process(student, path, sources[path.name],
-                                  keep / student / path.name, timeout)
+                                  keep / student / path.name, timeout, tmp_root)
         if on_done:
             on_done(grade)
         return grade
@@ -246,7 +266,7 @@ def grades_csv(grades: Sequence[NotebookGrade], source_dir: Path | None = None) 
     """One row per student and notebook: score, max, each test cell's points, seconds, error."""
     cell_ids: list[str] = []
     for path in source_notebooks(source_dir):
-        for cell in grade_cells(nbformat.read(path, as_version=4)):
+        for cell in grade_cells(read_notebook(path)):
             gid = str(_grade_id(cell))
             if gid not in cell_ids:
                 cell_ids.append(gid)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -76,7 +76,7 @@ def split_figure(result: TrafficResult, expected: Mapping[str, float] | None = N
     failed = sum(c for s, c in result.by_status.items() if s >= 500) + sum(result.errors.values())
     ax.set_title(f"{result.total} requests, {failed} failed (5xx or no answer)", fontsize=10)
     fig.tight_layout()
-    return fig
+    return cast("Figure", fig)
 
 
 def stages_figure(results: Mapping[str, TrafficResult]) -> Figure:
@@ -97,7 +97,7 @@ def stages_figure(results: Mapping[str, TrafficResult]) -> Figure:
     ax.set_ylabel("share of answers (%)")
     ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
     fig.tight_layout()
-    return fig
+    return cast("Figure", fig)
 
 
 def chart(results: TrafficResult | Mapping[str, TrafficResult],
@@ -107,11 +107,7 @@ def chart(results: TrafficResult | Mapping[str, TrafficResult],
     >>> chart(lab.send(requests=1000), expected={"v1": 0.9, "v2": 0.1})   # doctest: +SKIP
     >>> chart({"beta users": beta, "everyone else": others})              # doctest: +SKIP
     """
-    if isinstance(results, Mapping):
-        fig = stages_figure(results)
-    else:
-        fig = split_figure(results, expected)
-    _show(fig)
+    _show(stages_figure(results) if isinstance(results, Mapping) else split_figure(results, expected))
 
 
 def _show(fig: Figure) -> None:
@@ -124,5 +120,5 @@ def _show(fig: Figure) -> None:
         plt.close(fig)
         return
     if get_ipython() is not None:
-        display(fig)
+        display(fig)  # type: ignore[no-untyped-call]
     plt.close(fig)

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
+import tempfile
 import time
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 from trafficlab._errors import NotFoundError, TrafficLabError
@@ -48,13 +53,31 @@ def start_lab(home: str | os.PathLike[str] | None = None, *, quiet: bool = False
     """
     lab = Lab(home if home is not None else find_home(),
               backend=os.environ.get(BACKEND_ENV) or "auto")
-    status = lab.up()
+    with _starting():
+        status = lab.up()
     if not quiet:
         urls = [item["url"] for gw in status.get("gateways", []) for item in gw.get("listeners", [])
                 if item.get("url")]
         print(f"Lab ready ({status.get('backend', '?')} backend): the gateway answers at "
               f"{', '.join(urls) or '(no listener yet)'}; home {lab.home}")
     return lab
+
+
+@contextlib.contextmanager
+def _starting() -> Iterator[None]:
+    """One lab start at a time on this machine (the autograder runs several notebooks at once).
+
+    A starting lab takes the gateway's preferred port (8080) when it looks free, and Envoy
+    binds it a moment later; two labs starting together could both pick it, and one of them
+    would fail to bind. Once ``up`` returns, the port is bound and the next lab sees it taken.
+    """
+    path = Path(tempfile.gettempdir()) / "trafficlab-lab-start.lock"
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def reset_lab(lab: Lab, *, quiet: bool = False) -> None:
@@ -108,12 +131,46 @@ def wait_pods(lab: Lab, *, timeout: float = 30.0) -> None:
             else:
                 others += 1
         if not others and all(ready.get(n, 0) == c for n, c in wanted.items()):
-            return
+            # The pods are right; Envoy learns the new endpoints a moment later (the old pod
+            # stops as the new one turns ready), so wait for its endpoints to match too.
+            if _envoy_in_sync(lab):
+                return
+            pending = "the gateway's endpoints lag behind the pods"
+            time.sleep(0.05)
+            continue
         pending = ", ".join(f"{n} ({ready.get(n, 0)}/{c} ready)" for n, c in wanted.items()
                             if ready.get(n, 0) != c) or f"{others} pods starting or stopping"
         time.sleep(0.1)
     raise TrafficLabError(f"pods not ready after {timeout:.0f}s: {pending}; "
                           "see 'trafficlab get pods'")
+
+
+def _envoy_in_sync(lab: Lab) -> bool:
+    """Envoy's endpoints of each Service cluster are exactly the ready pods the Service selects."""
+    admin = (lab.status().get("envoy") or {}).get("admin")
+    if not admin:
+        return True
+    try:
+        with urllib.request.urlopen(f"{admin}/clusters", timeout=2) as response:
+            text = response.read().decode()
+    except OSError:
+        return False
+    served: dict[str, set[int]] = {}
+    for line in text.splitlines():
+        # service/<ns>/<name>/<port>::<ip>:<port>::health_flags::healthy (Envoy's /clusters text)
+        parts = line.split("::")
+        if len(parts) >= 3 and parts[0].startswith("service/") and parts[2] == "health_flags":
+            served.setdefault(parts[0], set()).add(int(parts[1].rsplit(":", 1)[1]))
+    pods = [p for p in lab.get("pods") if p.get("status", {}).get("ready")]
+    for svc in lab.get("Service"):
+        selector = svc["spec"].get("selector") or {}
+        ports = {int(p["status"]["hostPort"]) for p in pods if selector and all(
+            p["metadata"].get("labels", {}).get(k) == v for k, v in selector.items())}
+        for port in svc["spec"].get("ports", []):
+            name = f"service/{svc['metadata']['namespace']}/{svc['metadata']['name']}/{port['port']}"
+            if name in served and served[name] != ports:
+                return False
+    return True
 
 
 def _deployment_of(pod: str, deployments: dict[str, int]) -> str | None:

@@ -28,6 +28,8 @@ __all__ = [
     "TEXT_STUB",
     "check_release",
     "grade_cells",
+    "notebook_text",
+    "read_notebook",
     "release",
     "repo_root",
     "student_version",
@@ -87,11 +89,22 @@ def student_version(source: NotebookNode) -> NotebookNode:
     return nb
 
 
+def read_notebook(path: Path) -> NotebookNode:
+    """A notebook file, as nbformat version 4."""
+    nb: NotebookNode = nbformat.read(path, as_version=4)  # type: ignore[no-untyped-call]
+    return nb
+
+
+def notebook_text(nb: NotebookNode) -> str:
+    """The file text of a notebook: nbformat's JSON (sorted keys, one-space indent), one final newline."""
+    text: str = nbformat.writes(nb, version=4)  # type: ignore[no-untyped-call]
+    return text.rstrip("\n") + "\n"
+
+
 def write_notebook(nb: NotebookNode, path: Path) -> None:
-    """Write a notebook the same way every time (nbformat's JSON: sorted keys, one-space indent)."""
+    """Write a notebook the same way every time."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = nbformat.writes(nb, version=4)
-    path.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+    path.write_text(notebook_text(nb), encoding="utf-8")
 
 
 def source_notebooks(source_dir: Path | None = None) -> list[Path]:
@@ -107,7 +120,7 @@ def release(source_dir: Path | None = None, out_dir: Path | None = None) -> list
     written = []
     for path in source_notebooks(source_dir):
         target = out / path.name
-        write_notebook(student_version(nbformat.read(path, as_version=4)), target)
+        write_notebook(student_version(read_notebook(path)), target)
         written.append(target)
     names = {p.name for p in written}
     for stale in out.glob("*.ipynb"):
@@ -122,8 +135,7 @@ def check_release(source_dir: Path | None = None, out_dir: Path | None = None) -
     problems = []
     expected = {}
     for path in source_notebooks(source_dir):
-        nb = student_version(nbformat.read(path, as_version=4))
-        expected[path.name] = nbformat.writes(nb, version=4).rstrip("\n") + "\n"
+        expected[path.name] = notebook_text(student_version(read_notebook(path)))
     for name, text in expected.items():
         target = out / name
         if not target.is_file():

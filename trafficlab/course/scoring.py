@@ -11,40 +11,67 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
+from trafficlab.course.exercises import EXERCISES, run_notebook_exercise
 from trafficlab.grading.catalog import exercise
 from trafficlab.grading.report import ExerciseResult
 from trafficlab.grading.runner import run_exercise
 from trafficlab.lab import Lab
 from trafficlab.manifests import baseline_dir, load_manifests
 
-__all__ = ["hidden_summary", "score"]
+__all__ = ["check", "hidden_summary", "score"]
+
+
+def _run(lab: Lab, exercise_id: str, hidden: bool, directory: str | os.PathLike[str],
+         answers: dict[str, Any]) -> tuple[ExerciseResult, float]:
+    folder = Path(directory).resolve()
+    if exercise_id in EXERCISES:  # answered in Python: the monitoring and rollout notebooks
+        result = run_notebook_exercise(lab, exercise_id, answers, include_hidden=hidden,
+                                       directory=folder)
+        return result, EXERCISES[exercise_id].points
+    item = exercise(exercise_id)
+    lab.delete("HTTPRoute", "task-api", ignore_not_found=True)
+    lab.apply(load_manifests(baseline_dir()))
+    return run_exercise(lab, folder, item, include_hidden=hidden), item.points
 
 
 def score(lab: Lab, exercise_id: str, *, hidden: bool = False,
-          directory: str | os.PathLike[str] = ".") -> float:
+          directory: str | os.PathLike[str] = ".", **answers: Any) -> float:
     """Grade ``exercise_id`` on the files in ``directory``; show the result, return the points.
 
-    The route is first put back to the baseline, so the grade depends on your files only,
-    not on what earlier cells did. With ``hidden=True`` (the autograder's copy of the cell)
-    the hidden checks run too; only their count and points are shown.
+    For a file exercise (``graders/``) the route is first put back to the baseline, so the
+    grade depends on your files only, not on what earlier cells did. Exercises answered in
+    Python take the answers as keywords (``decide=decide``). With ``hidden=True`` (the
+    autograder's copy of the cell) the hidden checks run too; only their count and points
+    are shown.
 
     >>> score(lab, "canary")          # doctest: +SKIP
     canary results: 9/9 points. All checks passed!
     9.0
     """
-    item = exercise(exercise_id)
-    lab.delete("HTTPRoute", "task-api", ignore_not_found=True)
-    lab.apply(load_manifests(baseline_dir()))
-    result = run_exercise(lab, Path(directory).resolve(), item, include_hidden=hidden)
+    result, points = _run(lab, exercise_id, hidden, directory, answers)
     _display(result.visible())
     if hidden:
         print(hidden_summary(result))
     else:
-        unseen = item.points - result.max_score
+        unseen = points - result.max_score
         if unseen > 0:
             print(f"(The autograder also runs hidden checks worth {unseen:g} more points.)")
     return float(result.score)
+
+
+def check(lab: Lab, exercise_id: str, *, directory: str | os.PathLike[str] = ".",
+          **answers: Any) -> ExerciseResult:
+    """The self-check of an exercise answered in Python (``lab.check`` does the file exercises).
+
+    >>> course.check(lab, "monitoring", decide=decide)     # doctest: +SKIP
+    monitoring results: 8/8 points. All checks passed!
+    """
+    if exercise_id not in EXERCISES:
+        result: ExerciseResult = lab.check(exercise_id, directory)
+        return result
+    return _run(lab, exercise_id, False, directory, answers)[0].visible()
 
 
 def hidden_summary(result: ExerciseResult) -> str:
@@ -69,4 +96,4 @@ def _display(result: ExerciseResult) -> None:
     if get_ipython() is None:
         print(result.summary())
     else:
-        display(result)
+        display(result)  # type: ignore[no-untyped-call]

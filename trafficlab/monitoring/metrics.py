@@ -519,15 +519,16 @@ def wait_scraped(lab: Lab, *, timeout: float = 15.0, namespace: str = "default")
     The consistency gate of monitoring: figures of a pod that Prometheus does not scrape yet
     are missing, not zero. Raises :class:`MonitoringError` after ``timeout`` seconds.
     """
-    url = _prometheus_url(lab)
-    if url is None:
+    status = lab.status()
+    url = status.get("prometheus")
+    if not url:
         return False
-    client = PrometheusClient(url)
+    client = PrometheusClient(str(url))
     addresses = {f"127.0.0.1:{p['status']['hostPort']}" for p in lab.get("pod", namespace=namespace)
                  if p.get("status", {}).get("phase") == "Running" and p["status"].get("hostPort")}
-    # Envoy (and any other non-pod job) too; a pod target may be one of a pod that is gone.
-    addresses |= {str(t["labels"]["instance"]) for t in client.targets()
-                  if t.get("labels", {}).get("instance") and t["labels"].get("job") != "task-api"}
+    admin = (status.get("envoy") or {}).get("admin")  # the local backend says where Envoy is
+    if admin:
+        addresses.add(str(admin).removeprefix("http://"))
     client.wait_for_targets(addresses, timeout=timeout)
     return True
 
@@ -547,8 +548,23 @@ def collect(lab: Lab, window: str | float = "1m", *, source: str = "auto") -> Me
                               "prometheus'), restart the lab ('trafficlab down && trafficlab up'), "
                               "or read the pods directly with --source direct.")
     if url is not None:
-        return prometheus_report(url, w)
+        report = prometheus_report(url, w)
+        report.notes.extend(_unscraped(lab, url))
+        return report
     return _direct_collect(lab, w, seconds)
+
+
+def _unscraped(lab: Lab, url: str) -> list[str]:
+    """Notes on running pods Prometheus does not scrape yet: their figures are missing, not 0."""
+    try:
+        healthy = {str(t["labels"].get("instance")) for t in PrometheusClient(url).targets()
+                   if t.get("health") == "up"}
+    except MonitoringError:
+        return []
+    return [f"Prometheus has not scraped pod {p['metadata']['name']} yet (it discovers new pods "
+            "within about 5 s); its figures are missing, not zero"
+            for p in lab.get("pod") if p.get("status", {}).get("phase") == "Running"
+            and f"127.0.0.1:{p['status'].get('hostPort')}" not in healthy]
 
 
 def plot(lab: Lab, range: str | float = "5m", *, step: str | float | None = None,

@@ -1066,11 +1066,14 @@ class Rollout:
         if weight == self.weight and self._owns_route:
             return reason
         try:
-            self._set_weight(weight)
+            confirmed = self._set_weight(weight)
         except _Stop as stop:
             return f"{reason}; but {stop.reason}"
         except (TrafficLabError, OSError) as exc:
             return f"{reason}; the final weights could not be set: {getattr(exc, 'message', exc)}"
+        self._emit("weights", f"final: {self.canary} {weight}%, {self.policy.stable} {100 - weight}%"
+                   f"; Envoy serves generation {confirmed['generation']} "
+                   f"({confirmed['confirm_s'] * 1000:.0f} ms)", **confirmed)
         return reason
 
 
@@ -1133,21 +1136,22 @@ class _View:
         grid = Table.grid(padding=(0, 1))
         grid.add_column(style="bold")
         grid.add_column()
-        grid.add_row("rollout", f"HTTPRoute {policy.namespace}/{policy.route}: {policy.stable} → "
-                     f"{r.canary}   [{r.phase}]")
+        # Text, not markup: a phase like "[paused]" or a message with brackets is shown as is.
+        grid.add_row("rollout", Text(f"HTTPRoute {policy.namespace}/{policy.route}: "
+                                     f"{policy.stable} → {r.canary}   [{r.phase}]"))
         steps = Text()
         for i, weight in enumerate(policy.steps, start=1):
             style = "green" if i < r.step or r.phase == "promoted" else \
                 "yellow" if i == r.step else "dim"
             steps.append(f"{weight}% ", style=style)
         grid.add_row("steps", steps)
-        grid.add_row("weights", f"{policy.stable} {100 - r.weight}%  ·  {r.canary} {r.weight}%")
+        grid.add_row("weights", Text(f"{policy.stable} {100 - r.weight}%  ·  {r.canary} {r.weight}%"))
         if r.deadline is not None:
             left = max(0.0, r.deadline - time.monotonic())
-            grid.add_row("analysis", f"{left:.0f}s left of {format_duration(policy.interval_s)}")
-        grid.add_row("failed", f"{r.failed}/{policy.threshold} checks"
-                     + (f", {r.no_data_streak} intervals without data" if r.no_data_streak else ""))
-        grid.add_row("last", r.last_message)
-        grid.add_row("control", f"trafficlab rollout --pause|--resume|--promote|--abort "
-                     f"--route {policy.route}")
+            grid.add_row("analysis", Text(f"{left:.0f}s left of {format_duration(policy.interval_s)}"))
+        grid.add_row("failed", Text(f"{r.failed}/{policy.threshold} checks" + (
+            f", {r.no_data_streak} intervals without data" if r.no_data_streak else "")))
+        grid.add_row("last", Text(r.last_message))
+        grid.add_row("control", Text(f"trafficlab rollout --pause|--resume|--promote|--abort "
+                                     f"--route {policy.route}"))
         return grid

@@ -1,0 +1,88 @@
+"""Exercises whose answer is Python, not a file: the monitoring and automated-rollout notebooks.
+
+They are declared like the graders in ``graders/`` (checks with points, hidden flags and
+messages, :func:`trafficlab.grading.check`) and report the same :class:`ExerciseResult`, but
+their answers are objects from the notebook (a function, a policy file's name), so they are
+run here rather than by ``trafficlab grade``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from trafficlab._errors import TrafficLabError
+from trafficlab.grading.checks import CheckFailure, assign_points, checks_of
+from trafficlab.grading.report import CheckResult, ExerciseResult
+from trafficlab.lab import Lab
+
+__all__ = ["EXERCISES", "AnswerContext", "NotebookExercise", "run_notebook_exercise"]
+
+
+@dataclass(frozen=True)
+class NotebookExercise:
+    """An exercise graded from a notebook's answers; ``module`` holds its checks."""
+
+    id: str
+    title: str
+    points: float
+    module: str
+
+
+EXERCISES = {
+    "monitoring": NotebookExercise("monitoring", "Read the metrics, decide", 10,
+                                   "trafficlab.course.ex_monitoring"),
+    "automated-rollout": NotebookExercise("automated-rollout", "An automated rollout policy", 10,
+                                          "trafficlab.course.ex_rollout"),
+}
+
+
+@dataclass
+class AnswerContext:
+    """What a check of a notebook exercise gets: the lab, the answers, a folder, and notes."""
+
+    lab: Lab
+    answers: dict[str, Any]
+    directory: Path
+    include_hidden: bool = True
+    notes: dict[str, Any] = field(default_factory=dict)
+
+    def answer(self, name: str) -> Any:
+        if name not in self.answers or self.answers[name] is None:
+            raise CheckFailure(f"no answer: {name} is not defined", subject="",
+                               hint=f"run the cell where you write {name} first")
+        return self.answers[name]
+
+
+def run_notebook_exercise(lab: Lab, exercise_id: str, answers: dict[str, Any], *,
+                          include_hidden: bool = True, directory: Path | None = None) -> ExerciseResult:
+    """Run every check of a notebook exercise (the hidden ones only with ``include_hidden``)."""
+    item = EXERCISES[exercise_id]
+    module = importlib.import_module(item.module)
+    specs = checks_of(module)
+    points = dict(zip((s.name for s in specs), assign_points(specs, item.points), strict=True))
+    chosen = [s for s in specs if include_hidden or not s.hidden]
+    result = ExerciseResult(item.id, item.title, max_score=sum(points[s.name] for s in chosen))
+    ctx = AnswerContext(lab, dict(answers), (directory or Path.cwd()).resolve(), include_hidden)
+    teardown = getattr(module, "teardown", None)
+    try:
+        for spec in chosen:
+            worth = points[spec.name]
+            try:
+                spec.func(ctx)
+            except CheckFailure as failure:
+                result.checks.append(CheckResult(spec.name, False, 0.0, worth, failure.message,
+                                                 failure.hint, spec.hidden))
+            except TrafficLabError as exc:
+                result.checks.append(CheckResult(spec.name, False, 0.0, worth,
+                                                 f"the lab failed during this check: {exc.message}",
+                                                 "", spec.hidden))
+            else:
+                result.checks.append(CheckResult(spec.name, True, worth, worth, spec.success, "",
+                                                 spec.hidden))
+    finally:
+        if teardown is not None:
+            teardown(ctx)
+    return result
