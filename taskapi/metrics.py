@@ -41,6 +41,9 @@ _KNOWN_METHODS = frozenset(
 )
 
 
+_WARM_ROUTES = (("GET", "/"), ("GET", "/tasks"))
+
+
 class TaskApiMetrics:
     """The counters, histogram and info gauge of one app.
 
@@ -75,6 +78,12 @@ class TaskApiMetrics:
         # labels() validates and takes a lock on every call; the label sets are few
         # (bounded by routes x methods x statuses), so keep the children.
         self._children: dict[tuple[str, str, int], Counter] = {}
+        # Series that exist from the start read 0 before the first request, so rate() over
+        # a short window sees the first burst too (Prometheus' advice for counters).
+        for method, route in _WARM_ROUTES:
+            for status in (200, 500):
+                self._children[(method, route, status)] = self._requests.labels(
+                    version, method, route, str(status))
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         """Count one answered request and record how long it took."""

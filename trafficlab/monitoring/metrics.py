@@ -524,13 +524,20 @@ def wait_scraped(lab: Lab, *, timeout: float = 15.0, namespace: str = "default")
     if not url:
         return False
     client = PrometheusClient(str(url))
-    addresses = {f"127.0.0.1:{p['status']['hostPort']}" for p in lab.get("pod", namespace=namespace)
-                 if p.get("status", {}).get("phase") == "Running" and p["status"].get("hostPort")}
     admin = (status.get("envoy") or {}).get("admin")  # the local backend says where Envoy is
-    if admin:
-        addresses.add(str(admin).removeprefix("http://"))
-    client.wait_for_targets(addresses, timeout=timeout)
-    return True
+    deadline = time.monotonic() + timeout
+    while True:
+        # Pods come and go during a rollout, so the set to wait for is read again each time.
+        addresses = {f"127.0.0.1:{p['status']['hostPort']}" for p in lab.get("pod", namespace=namespace)
+                     if p.get("status", {}).get("ready") and p["status"].get("hostPort")}
+        if admin:
+            addresses.add(str(admin).removeprefix("http://"))
+        try:
+            client.wait_for_targets(addresses, timeout=min(1.0, max(0.0, deadline - time.monotonic())))
+            return True
+        except MonitoringError:
+            if time.monotonic() >= deadline:
+                raise
 
 
 def collect(lab: Lab, window: str | float = "1m", *, source: str = "auto") -> MetricsReport:

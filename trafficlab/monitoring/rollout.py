@@ -73,8 +73,8 @@ from trafficlab.monitoring.metrics import (
     parse_duration,
     prometheus_report,
     sample_lab_pods,
+    wait_scraped,
 )
-from trafficlab.monitoring.prometheus import PrometheusClient
 
 if TYPE_CHECKING:
     from trafficlab.lab import Lab
@@ -921,11 +921,7 @@ class Rollout:
         self._source = "prometheus" if url and self.policy.source != "direct" else "direct"
         if self._source == "prometheus":
             # Figures of a pod Prometheus does not scrape yet would be missing, not zero.
-            pods = {p["metadata"]["name"]: p for p in self.lab.get("pod", namespace=self.policy.namespace)}
-            addresses = [f"127.0.0.1:{pods[n]['status']['hostPort']}"
-                         for names in self._pods.values() for n in names
-                         if n in pods and pods[n]["status"].get("hostPort")]
-            PrometheusClient(str(url)).wait_for_targets(addresses, timeout=20)
+            wait_scraped(self.lab, timeout=20, namespace=self.policy.namespace)
 
     def _baseline(self) -> list[PodSample]:
         if self._source != "direct":
