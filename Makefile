@@ -4,9 +4,12 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 LAB_BACKEND ?= auto
+SUBMISSIONS ?= submitted
+GRADES ?= grades.csv
+JOBS ?= 2
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv lab-up lab-down lab-status test test-fast lint typecheck bench clean
+.PHONY: help venv lab-up lab-down lab-status test test-fast lint typecheck bench clean release autograde
 
 help:
 	@echo "make lab-up      start the lab (LAB_BACKEND=auto|local|kind)"
@@ -14,6 +17,8 @@ help:
 	@echo "make test        install what is missing and run the tests"
 	@echo "make lint        ruff and mypy"
 	@echo "make bench       the performance scripts in benchmarks/"
+	@echo "make release     regenerate the student notebooks (notebooks/) from solutions/notebooks/"
+	@echo "make autograde   grade SUBMISSIONS=dir of notebooks, each in its own lab, into GRADES=csv"
 
 venv: $(STAMP)
 
@@ -45,6 +50,12 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_lab.py
+
+release: $(STAMP)
+	$(BIN)/python -m trafficlab.course release
+
+autograde: $(STAMP)
+	$(BIN)/python -m trafficlab.course autograde $(SUBMISSIONS) --out $(GRADES) --jobs $(JOBS)
 
 clean:
 	rm -rf $(VENV) .lab .pytest_cache

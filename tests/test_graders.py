@@ -56,6 +56,9 @@ SOLVED_REVIEW = {f"review-{i}.yaml": yaml.safe_load((SOLUTIONS / f"review-{i}.ya
                  for i in (1, 2, 3)}
 
 
+SOLVED_MONITORING_ROUTE = yaml.safe_load((SOLUTIONS / "monitoring-route.yaml").read_text())
+
+
 def flawed(name: str) -> dict[str, Any]:
     return dict(yaml.safe_load((FLAWED / name).read_text()))
 
@@ -113,6 +116,24 @@ WRONG: dict[str, dict[str, tuple[dict[str, Any], str, str]]] = {
         "only / fixed to /tasks": ({**SOLVED_REVIEW, "review-3.yaml": route(
             {"matches": [{"path": {"type": "Exact", "value": "/tasks"}}], **refs(v1=9, v2=1)})},
             "review 3 fixed", "review-3.yaml"),
+    },
+    "monitoring": {
+        "error rate as a percentage": ({"monitoring.yaml": {
+            "seed": "bob", "decision": "rollback",
+            "versions": {"v1": {"error_rate": 0, "p99_ms": 5}, "v2": {"error_rate": 20, "p99_ms": 5}}},
+            "monitoring-route.yaml": SOLVED_MONITORING_ROUTE}, "report complete", "a fraction"),
+        "promoting a failing canary": ({"monitoring.yaml": {
+            "seed": "bob", "decision": "promote",
+            "versions": {"v1": {"error_rate": 0, "p99_ms": 5}, "v2": {"error_rate": 0.2, "p99_ms": 5}}},
+            "monitoring-route.yaml": SOLVED_MONITORING_ROUTE}, "decision", "this canary is failing"),
+    },
+    "auto-rollout": {
+        "error limit written as 5 for 5%": ({"auto-rollout.yaml": {"canary": "task-api-v2",
+                                                                   "maxErrorRate": 5}},
+                                            "policy valid", "maxErrorRate"),
+        "limit too loose": ({"auto-rollout.yaml": {"canary": "task-api-v2", "maxErrorRate": 0.5,
+                                                   "steps": [50, 100]}},
+                            "failing rolled back", "was promoted"),
     },
     "premium-canary": {
         "rule order instead of precedence": (

@@ -25,7 +25,7 @@ _SERVER_REASONS = {"NotFound", "AlreadyExists", "Conflict", "Invalid", "Internal
 
 
 def _lab(args: argparse.Namespace) -> Lab:
-    return Lab(args.home, backend=getattr(args, "backend", None) or "auto")
+    return Lab(args.home, backend=getattr(args, "backend", None))
 
 
 def _err(text: str) -> None:
@@ -35,10 +35,9 @@ def _err(text: str) -> None:
 # -- commands ------------------------------------------------------------------------------
 def cmd_up(args: argparse.Namespace) -> int:
     lab = _lab(args)
-    if args.backend == "auto" and lab.auto_reason == "":
-        _ = lab.backend  # makes the choice, and its reason, now
-    if args.backend == "auto" and lab.auto_reason:
-        _err(f"backend: {lab.backend.name} ({lab.auto_reason})")
+    backend = lab.backend  # makes the choice now, with its reason when it was "auto"
+    if lab.auto_reason:
+        _err(f"backend: {backend.name} ({lab.auto_reason})")
     if args.dry_run:
         plan = lab.up(timeout=args.timeout, dry_run=True)
         print(plan["plan"], end="" if str(plan["plan"]).endswith("\n") else "\n")
@@ -324,7 +323,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="validate and show what would change, change nothing")
 
     p = add("up", cmd_up, "start the lab and apply the baseline (idempotent)")
-    p.add_argument("--backend", choices=["auto", "local", "kind"], default="auto")
+    p.add_argument("--backend", choices=["auto", "local", "kind"], default=None,
+                   help="default: $TRAFFICLAB_BACKEND, else auto (kind when Docker and kind work)")
     p.add_argument("--timeout", type=float, default=90.0, help="seconds to wait for serving")
     p.add_argument("--dry-run", action="store_true",
                    help="kind backend: print every command and manifest, run nothing")

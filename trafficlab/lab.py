@@ -61,9 +61,9 @@ class Lab:
     >>> lab.get("httproute", "task-api")["spec"]["rules"][0]["backendRefs"]  # doctest: +SKIP
     """
 
-    def __init__(self, home: str | os.PathLike[str] | None = None, *, backend: str = "auto") -> None:
+    def __init__(self, home: str | os.PathLike[str] | None = None, *, backend: str | None = None) -> None:
         self.home = Path(home).resolve() if home is not None else default_home()
-        self._requested = backend
+        self._requested = backend or os.environ.get("TRAFFICLAB_BACKEND") or "auto"
         self._backend: Backend | None = None
         self.auto_reason = ""
 

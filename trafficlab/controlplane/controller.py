@@ -92,6 +92,7 @@ class Controller:
                 self.prometheus.stop()
             self.pods.stop_all()
             self.proxy.stop()
+            self.ports.release_all()
             self._write_pids()
 
         self._serial(stop_all)
@@ -204,7 +205,7 @@ class Controller:
         """Record every process this lab started, so ``trafficlab down`` can always end them."""
         pids = {"envoy": self.proxy.pid,
                 "prometheus": self.prometheus.pid if self.prometheus else None,
-                "pods": {p.name: p.pid for p in self.pods.pods() if p.pid}}
+                "pods": self.pods.pids()}
         path = self.home / "pids.json"
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(pids))

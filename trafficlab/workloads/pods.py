@@ -34,6 +34,8 @@ Obj = dict[str, Any]
 # The port the Task API listens on inside its container (taskapi/Dockerfile); a Service's
 # targetPort must reach it, by number or by the container port's name.
 TASK_API_PORT = 8000
+# How long a pod that left the endpoints keeps running, so Envoy stops sending to it first.
+TERMINATION_GRACE_S = 1.0
 _SUFFIX_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # Kubernetes' own, no vowels
 
 
@@ -117,6 +119,7 @@ class PodManager:
         self._logs.mkdir(parents=True, exist_ok=True)
         self._python = python or sys.executable
         self._pods: dict[str, Pod] = {}  # by "<namespace>/<name>"
+        self._terminating: dict[str, tuple[Pod, float]] = {}
 
     # -- desired state -----------------------------------------------------------------
     def sync(self, deployments: list[Obj]) -> bool:
@@ -146,8 +149,21 @@ class PodManager:
                     if (pod.namespace == ns and pod.deployment == name
                             and pod.template_hash != thash and pod.ready):
                         wanted.add(f"{ns}/{pod.name}")
+        # A pod leaving is first taken out of the endpoints (as Kubernetes marks it
+        # terminating) and stopped after a short grace, once Envoy has been told, so no
+        # request is sent to a process that is gone.
+        now = time.monotonic()
+        for key, (pod, since) in list(self._terminating.items()):
+            if now - since >= TERMINATION_GRACE_S:
+                self._stop(pod)
+                del self._terminating[key]
         for key in [k for k in self._pods if k not in wanted]:
-            self._stop(self._pods.pop(key))
+            pod = self._pods.pop(key)
+            if pod.ready:
+                pod.ready = False
+                self._terminating[key] = (pod, now)
+            else:
+                self._stop(pod)
             changed = True
         return changed
 
@@ -200,9 +216,15 @@ class PodManager:
         return sorted(self._pods.values(), key=lambda p: (p.namespace, p.name))
 
     def stop_all(self) -> None:
-        for pod in list(self._pods.values()):
+        for pod in [*self._pods.values(), *(p for p, _ in self._terminating.values())]:
             self._stop(pod)
         self._pods.clear()
+        self._terminating.clear()
+
+    def pids(self) -> dict[str, int]:
+        """Every process this manager started and has not stopped yet, terminating ones too."""
+        pods = [*self._pods.values(), *(p for p, _ in self._terminating.values())]
+        return {p.name: p.pid for p in pods if p.pid}
 
     # -- processes ---------------------------------------------------------------------
     def _new_pod(self, ns: str, deployment: str, thash: str, template: Obj) -> Pod:
