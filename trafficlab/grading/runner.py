@@ -81,11 +81,19 @@ def grade(submission: Path, exercise_ids: Sequence[str] | None = None, *,
 
 
 def _reset(lab: Lab) -> None:
-    """Back to the baseline between exercises, so each starts from the same lab."""
+    """Back to the baseline between exercises, so each starts from the same lab: the
+    baseline applied again, and every route, Deployment and Service it does not have deleted."""
     from trafficlab.manifests import baseline_dir, load_manifests
 
-    lab.delete("HTTPRoute", "task-api", ignore_not_found=True)
-    lab.apply(load_manifests(baseline_dir()))
+    baseline = load_manifests(baseline_dir())
+    keep = {(o["kind"], o["metadata"]["name"]) for o in baseline}
+    extra = [(kind, "default", obj["metadata"]["name"])
+             for kind in ("HTTPRoute", "Deployment", "Service")
+             for obj in lab.get(kind, namespace="default")
+             if (kind, obj["metadata"]["name"]) not in keep]
+    if extra:
+        lab.backend.delete(extra, ignore_not_found=True)
+    lab.apply(baseline)
 
 
 def self_check(lab: Lab, exercise_id: str, directory: Path) -> ExerciseResult:
