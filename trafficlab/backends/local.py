@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from trafficlab._errors import BackendError, LabNotRunningError, TrafficLabError, error_from_dict
+from trafficlab._process import pid_alive
 from trafficlab.backends.base import Obj, route_pending
 from trafficlab.controlplane.snapshot import ObjectKey
 from trafficlab.manifests import baseline_dir, load_manifests
@@ -40,7 +41,7 @@ class LocalBackend:
             info = json.loads((self.home / "lab.json").read_text())
         except (OSError, ValueError):
             return None
-        if info.get("backend") != "local" or not _pid_alive(int(info.get("pid", 0))):
+        if info.get("backend") != "local" or not pid_alive(int(info.get("pid", 0))):
             return None
         return dict(info)
 
@@ -128,7 +129,7 @@ class LocalBackend:
             return
         recorded = [pids.get("envoy"), pids.get("prometheus"), *pids.get("pods", {}).values()]
         for pid in (int(p) for p in recorded if p):
-            if _pid_alive(pid) and _looks_like_ours(pid):
+            if pid_alive(pid) and _looks_like_ours(pid):
                 _signal(pid, signal.SIGTERM)
                 if not _wait_exit(pid, 5):
                     _signal(pid, signal.SIGKILL)
@@ -214,23 +215,6 @@ class LocalBackend:
         return payload["result"]
 
 
-def _pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie child of ours counts as gone.
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return True
-    return state != "Z"
-
-
 def _looks_like_ours(pid: int) -> bool:
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
@@ -247,10 +231,10 @@ def _signal(pid: int, sig: int) -> None:
 def _wait_exit(pid: int, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not _pid_alive(pid):
+        if not pid_alive(pid):
             return True
         time.sleep(0.02)
-    return not _pid_alive(pid)
+    return not pid_alive(pid)
 
 
 def _tail(path: Path, lines: int = 20) -> str:

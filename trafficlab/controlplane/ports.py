@@ -13,22 +13,14 @@ import socket
 import tempfile
 from pathlib import Path
 
+from trafficlab._process import pid_alive
+
 __all__ = ["PortAllocator", "claim_port", "port_is_free", "release_port"]
 
 BIND_ADDRESS = "127.0.0.1"
 # Labs starting at the same moment would both find 8080 free before either Envoy binds it, so
 # a lab claims a port with a file here (created exclusively, holding its PID) before using it.
 CLAIMS_DIR = Path(tempfile.gettempdir()) / "trafficlab-port-claims"
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def claim_port(port: int, owner: int | None = None) -> bool:
@@ -46,7 +38,7 @@ def claim_port(port: int, owner: int | None = None) -> bool:
                 holder = 0
             if holder == owner:
                 return True
-            if holder and _pid_alive(holder):
+            if holder and pid_alive(holder):
                 return False
             with contextlib.suppress(OSError):
                 path.unlink()  # a stale claim of a lab that is gone

@@ -13,9 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from trafficlab._errors import TrafficLabError
-from trafficlab.grading.checks import CheckFailure, assign_points, checks_of
-from trafficlab.grading.report import CheckResult, ExerciseResult
+from trafficlab.grading.checks import CheckFailure, assign_points, checks_of, run_checks
+from trafficlab.grading.report import ExerciseResult
 from trafficlab.lab import Lab
 
 __all__ = ["EXERCISES", "AnswerContext", "NotebookExercise", "run_notebook_exercise"]
@@ -68,20 +67,7 @@ def run_notebook_exercise(lab: Lab, exercise_id: str, answers: dict[str, Any], *
     ctx = AnswerContext(lab, dict(answers), (directory or Path.cwd()).resolve(), include_hidden)
     teardown = getattr(module, "teardown", None)
     try:
-        for spec in chosen:
-            worth = points[spec.name]
-            try:
-                spec.func(ctx)
-            except CheckFailure as failure:
-                result.checks.append(CheckResult(spec.name, False, 0.0, worth, failure.message,
-                                                 failure.hint, spec.hidden))
-            except TrafficLabError as exc:
-                result.checks.append(CheckResult(spec.name, False, 0.0, worth,
-                                                 f"the lab failed during this check: {exc.message}",
-                                                 "", spec.hidden))
-            else:
-                result.checks.append(CheckResult(spec.name, True, worth, worth, spec.success, "",
-                                                 spec.hidden))
+        result.checks = run_checks(chosen, points, ctx)
     finally:
         if teardown is not None:
             teardown(ctx)

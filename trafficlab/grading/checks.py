@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-__all__ = ["CheckFailure", "CheckSpec", "NotSubmitted", "check", "checks_of"]
+__all__ = ["CheckFailure", "CheckSpec", "NotSubmitted", "check", "checks_of", "run_checks"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 _ATTR = "__trafficlab_check__"
@@ -89,3 +89,26 @@ def assign_points(specs: list[CheckSpec], total: float | None) -> list[float]:
         total = declared if declared else 1.0
     share = max(total - declared, 0.0) / len(undeclared) if undeclared else 0.0
     return [s.points if s.points is not None else share for s in specs]
+
+
+def run_checks(specs: list[CheckSpec], points: dict[str, float], ctx: Any) -> list[Any]:
+    """Run checks in order; a failure is feedback, a lab error is reported, never raised."""
+    from trafficlab._errors import TrafficLabError
+    from trafficlab.grading.report import CheckResult
+
+    results: list[CheckResult] = []
+    for spec in specs:
+        worth = points[spec.name]
+        try:
+            spec.func(ctx)
+        except CheckFailure as failure:
+            results.append(CheckResult(spec.name, False, 0.0, worth, failure.message,
+                                       failure.hint, spec.hidden))
+        except TrafficLabError as exc:
+            results.append(CheckResult(spec.name, False, 0.0, worth,
+                                       f"the lab failed during this check: {exc.message}",
+                                       "", spec.hidden))
+        else:
+            results.append(CheckResult(spec.name, True, worth, worth, spec.success, "",
+                                       spec.hidden))
+    return results

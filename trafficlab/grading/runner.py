@@ -14,7 +14,7 @@ from typing import Any
 
 from trafficlab._errors import TrafficLabError
 from trafficlab.grading.catalog import Exercise, catalog, exercise, load_module
-from trafficlab.grading.checks import CheckFailure, assign_points, checks_of
+from trafficlab.grading.checks import assign_points, checks_of, run_checks
 from trafficlab.grading.context import GradingContext
 from trafficlab.grading.report import CheckResult, ExerciseResult, GradeReport, gradebook_csv
 from trafficlab.lab import Lab
@@ -38,20 +38,7 @@ def run_exercise(lab: Lab, submission: Path, item: Exercise, *,
     except TrafficLabError as exc:
         result.error = f"the exercise's setup failed: {exc.message}"
         return result
-    for spec in specs:
-        worth = by_name[spec.name]
-        try:
-            spec.func(ctx)
-        except CheckFailure as failure:
-            result.checks.append(CheckResult(spec.name, False, 0.0, worth, failure.message,
-                                             failure.hint, spec.hidden))
-        except TrafficLabError as exc:
-            result.checks.append(CheckResult(spec.name, False, 0.0, worth,
-                                             f"the lab failed during this check: {exc.message}",
-                                             "", spec.hidden))
-        else:
-            result.checks.append(CheckResult(spec.name, True, worth, worth, spec.success,
-                                             "", spec.hidden))
+    result.checks = run_checks(specs, by_name, ctx)
     return result
 
 

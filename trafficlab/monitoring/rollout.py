@@ -64,6 +64,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from trafficlab._errors import TrafficLabError
+from trafficlab._process import pid_alive
 from trafficlab.monitoring.metrics import (
     MetricsReport,
     PodSample,
@@ -575,18 +576,8 @@ def read_events(home: Path, route: str = "task-api", namespace: str = "default",
     return [e for e in events if rollout is None or e.get("rollout") == rollout]
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _running(state: Mapping[str, Any] | None) -> bool:
-    return bool(state and state.get("phase") in _ACTIVE and _pid_alive(int(state.get("pid", 0)))
+    return bool(state and state.get("phase") in _ACTIVE and pid_alive(int(state.get("pid", 0)))
                 and time.time() - float(state.get("heartbeat", 0)) < _STALE_S)
 
 
