@@ -131,8 +131,8 @@ WRONG: dict[str, dict[str, tuple[dict[str, Any], str, str]]] = {
         "error limit written as 5 for 5%": ({"auto-rollout.yaml": {"canary": "task-api-v2",
                                                                    "maxErrorRate": 5}},
                                             "policy valid", "maxErrorRate"),
-        "limit too loose": ({"auto-rollout.yaml": {"canary": "task-api-v2", "maxErrorRate": 0.5,
-                                                   "steps": [50, 100]}},
+        "limits too loose": ({"auto-rollout.yaml": {"canary": "task-api-v2", "maxErrorRate": 0.5,
+                                                    "threshold": 10, "steps": [50, 100]}},
                             "failing rolled back", "was promoted"),
     },
     "premium-canary": {
