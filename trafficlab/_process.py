@@ -1,11 +1,12 @@
-"""Facts about local processes, shared by the lab daemon's client, port claims and rollouts."""
+"""Local processes and ports: facts shared by the daemon, its client, port claims and rollouts."""
 
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
-__all__ = ["pid_alive"]
+__all__ = ["free_port", "pid_alive"]
 
 
 def pid_alive(pid: int) -> bool:
@@ -23,3 +24,10 @@ def pid_alive(pid: int) -> bool:
     except (OSError, IndexError):
         return True
     return state != "Z"
+
+
+def free_port(address: str = "127.0.0.1") -> int:
+    """A port free on ``address`` right now (the caller binds it a moment later)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((address, 0))
+        return int(sock.getsockname()[1])

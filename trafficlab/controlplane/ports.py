@@ -13,7 +13,7 @@ import socket
 import tempfile
 from pathlib import Path
 
-from trafficlab._process import pid_alive
+from trafficlab._process import free_port, pid_alive
 
 __all__ = ["PortAllocator", "claim_port", "port_is_free", "release_port"]
 
@@ -66,12 +66,6 @@ def port_is_free(port: int, address: str = BIND_ADDRESS) -> bool:
         return True
 
 
-def _any_free_port(address: str) -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((address, 0))
-        return int(sock.getsockname()[1])
-
-
 class PortAllocator:
     """Stable Gateway-port -> local-port bindings for one lab."""
 
@@ -100,9 +94,9 @@ class PortAllocator:
                     and claim_port(preferred):
                 local = preferred
             else:
-                local = _any_free_port(self.address)
+                local = free_port(self.address)
                 while local in taken or not claim_port(local):
-                    local = _any_free_port(self.address)
+                    local = free_port(self.address)
             self._bound[key] = local
             taken.add(local)
         return {key: (self.address, local) for key, local in self._bound.items()}

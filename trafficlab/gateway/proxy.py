@@ -43,7 +43,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -56,6 +55,7 @@ from typing import Any
 from urllib.parse import quote
 
 from trafficlab._errors import ProxyError
+from trafficlab._process import free_port
 from trafficlab.gateway.envoy import (
     CDS_FILE,
     INTERNAL_500_LISTENER,
@@ -134,12 +134,6 @@ def _parent_death_signal() -> Callable[[], None] | None:
         prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
     return hook
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -258,7 +252,7 @@ class EnvoyProxy:
         for name in (LDS_FILE, CDS_FILE):
             self._write_file(name, empty)
             self._files[name] = _File(key=json.dumps([]), text=empty, version="")
-        self.internal_port = _free_port()
+        self.internal_port = free_port()
         boot = bootstrap(0, self.xds_dir, internal_port=self.internal_port)
         (self.workdir / "bootstrap.json").write_text(json.dumps(boot, indent=1))
         for stale in ("admin-address.txt", "envoy.log", "envoy.out"):

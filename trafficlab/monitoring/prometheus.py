@@ -23,7 +23,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -38,6 +37,7 @@ from typing import Any
 import yaml
 
 from trafficlab._errors import TrafficLabError
+from trafficlab._process import free_port
 
 __all__ = [
     "DEFAULT_JOBS",
@@ -166,12 +166,6 @@ def _write_atomically(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _die_with_parent() -> Callable[[], None] | None:
     """A pre-exec hook: Linux ends Prometheus if the thread that started it exits (a killed lab)."""
     if not sys.platform.startswith("linux"):
@@ -254,7 +248,7 @@ class PrometheusServer:
         # The port is free when picked and bound by Prometheus a moment later; if another
         # process takes it in between, Prometheus exits and we try again with a new one.
         for attempt in range(3):
-            port = _free_port()
+            port = free_port()
             self._launch(port)
             try:
                 self._wait_ready(port, deadline)

@@ -14,7 +14,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from trafficlab._errors import ValidationError
+from trafficlab._process import free_port
 from trafficlab.gateway.ir import Endpoint
 
 __all__ = ["TASK_API_PORT", "Pod", "PodManager", "admit_deployment", "is_task_api_image"]
@@ -238,7 +238,7 @@ class PodManager:
                    labels=labels, container_ports=ports, env=env)
 
     def _start(self, pod: Pod) -> None:
-        pod.port = _free_port()
+        pod.port = free_port()
         pod.started_at = time.time()
         pod.log_path = self._logs / f"{pod.namespace}_{pod.name}.log"
         env = {**os.environ, **pod.env, "PYTHONUNBUFFERED": "1"}
@@ -286,12 +286,6 @@ def _template_hash(template: Obj) -> str:
     # Kubernetes' pod-template-hash is 10 characters of the same safe alphabet.
     return "".join(_SUFFIX_ALPHABET[int(digest[i:i + 2], 16) % len(_SUFFIX_ALPHABET)]
                    for i in range(0, 20, 2))
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _http_ok(url: str) -> bool:
