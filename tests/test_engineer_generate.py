@@ -8,7 +8,6 @@ title says (checked with the command reviewer).
 
 from __future__ import annotations
 
-import argparse
 import copy
 import shlex
 from decimal import Decimal
@@ -18,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from trafficlab.engineer.cli import add_commands
+from trafficlab.cli import main
 from trafficlab.engineer.facts import LabFacts, baseline_facts
 from trafficlab.engineer.generate import (
     GENERATE_KINDS,
@@ -218,11 +217,7 @@ def test_rollback_comes_with_patch_and_dry_run_commands_for_kubectl_and_trafficl
 
 
 def run_cli(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="trafficlab")
-    parser.add_argument("--home", default=None)
-    add_commands(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return int(args.func(args))
+    return main(argv)
 
 
 def test_generate_cli(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

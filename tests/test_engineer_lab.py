@@ -221,16 +221,7 @@ def test_reviewers_use_the_running_lab_and_change_nothing(lab: Lab) -> None:
 
 
 def run_cli(argv: list[str]) -> int:
-    """The engineer subcommands on a parser of their own (as trafficlab/cli.py wires them)."""
-    import argparse
-
-    from trafficlab.engineer.cli import add_commands
-
-    parser = argparse.ArgumentParser(prog="trafficlab")
-    parser.add_argument("--home", default=None)
-    add_commands(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return int(args.func(args))
+    return trafficlab_main(argv)
 
 
 def test_review_cli_against_the_lab(lab: Lab, capsys: pytest.CaptureFixture[str],

@@ -8,7 +8,6 @@ Everything here runs against the manifests (no lab): ``baseline_facts()``.
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from trafficlab.engineer.cli import add_commands
+from trafficlab.cli import main
 from trafficlab.engineer.facts import LabFacts, baseline_facts
 from trafficlab.engineer.review import CODES, review_objects, review_paths
 from trafficlab.engineer.review_command import review_command
@@ -348,11 +347,7 @@ def test_yaml_errors_and_missing_files_are_findings(tmp_path: Path) -> None:
 
 # -- the CLI -------------------------------------------------------------------------------
 def run_cli(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="trafficlab")
-    parser.add_argument("--home", default=None)
-    add_commands(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return int(args.func(args))
+    return main(argv)
 
 
 def test_review_cli_exit_status_and_json(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -16,7 +16,6 @@ when installed) for the whole module. Tolerances, stated once:
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import io
 import json
@@ -30,7 +29,7 @@ import pytest
 import yaml
 
 from trafficlab import Lab
-from trafficlab.monitoring.cli import add_commands
+from trafficlab.cli import main
 from trafficlab.monitoring.metrics import (
     MetricsReport,
     PodSample,
@@ -276,13 +275,9 @@ def test_p99_reflects_added_latency(lab: Lab) -> None:
 
 
 def _cli(lab: Lab, *argv: str) -> tuple[int, str, str]:
-    parser = argparse.ArgumentParser(prog="trafficlab")
-    parser.add_argument("--home")
-    add_commands(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["--home", str(lab.home), *argv])
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = args.func(args)
+        code = main(["--home", str(lab.home), *argv])
     return code, out.getvalue(), err.getvalue()
 
 
