@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["free_port", "pid_alive"]
+__all__ = ["free_port", "pid_alive", "start_retrying_port_clash"]
 
 
 def pid_alive(pid: int) -> bool:
@@ -31,3 +32,19 @@ def free_port(address: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((address, 0))
         return int(sock.getsockname()[1])
+
+
+def start_retrying_port_clash(start: Callable[[], None], stop: Callable[[], None],
+                              log_tail: Callable[[], str], failure: type[Exception],
+                              attempts: int = 3) -> None:
+    """Start a server on a port picked a moment before it binds, again if another process
+    took the port in between (its log says "address already in use")."""
+    for attempt in range(attempts):
+        try:
+            start()
+            return
+        except failure:
+            log = log_tail()
+            stop()
+            if attempt == attempts - 1 or "address already in use" not in log.lower():
+                raise

@@ -55,7 +55,7 @@ from typing import Any
 from urllib.parse import quote
 
 from trafficlab._errors import ProxyError
-from trafficlab._process import free_port
+from trafficlab._process import free_port, start_retrying_port_clash
 from trafficlab.gateway.envoy import (
     CDS_FILE,
     INTERNAL_500_LISTENER,
@@ -227,18 +227,12 @@ class EnvoyProxy:
             raise ProxyError(f"Envoy is already running (pid {self._proc.pid}).")
         binary = self._binary if self._binary is not None else find_envoy()
         deadline = time.monotonic() + timeout
-        # The 500 listener's port is picked here and bound by Envoy a moment later; if
-        # another process takes it in between, Envoy exits and we retry with a new one.
-        for attempt in range(3):
+        # The 500 listener's port is picked in _prepare and bound by Envoy a moment later.
+        def attempt() -> None:
             self._prepare()
-            try:
-                self._launch(binary, deadline)
-                return
-            except ProxyError:
-                log = self._log_tail()
-                self._kill()
-                if attempt == 2 or "ddress already in use" not in log:
-                    raise
+            self._launch(binary, deadline)
+
+        start_retrying_port_clash(attempt, self._kill, self._log_tail, ProxyError)
 
     def _prepare(self) -> None:
         self.xds_dir.mkdir(parents=True, exist_ok=True)

@@ -37,7 +37,7 @@ from typing import Any
 import yaml
 
 from trafficlab._errors import TrafficLabError
-from trafficlab._process import free_port
+from trafficlab._process import free_port, start_retrying_port_clash
 
 __all__ = [
     "DEFAULT_JOBS",
@@ -245,19 +245,13 @@ class PrometheusServer:
                 _write_atomically(path, "[]")
         shutil.rmtree(self.workdir / "data", ignore_errors=True)
         deadline = time.monotonic() + timeout
-        # The port is free when picked and bound by Prometheus a moment later; if another
-        # process takes it in between, Prometheus exits and we try again with a new one.
-        for attempt in range(3):
+        # The port is free when picked and bound by Prometheus a moment later.
+        def attempt() -> None:
             port = free_port()
             self._launch(port)
-            try:
-                self._wait_ready(port, deadline)
-                return
-            except MonitoringError:
-                log = self._log_tail()
-                self._kill()
-                if attempt == 2 or "address already in use" not in log:
-                    raise
+            self._wait_ready(port, deadline)
+
+        start_retrying_port_clash(attempt, self._kill, self._log_tail, MonitoringError)
 
     def _launch(self, port: int) -> None:
         args = [
