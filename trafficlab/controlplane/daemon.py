@@ -28,7 +28,7 @@ def local_status(controller: Controller) -> dict[str, Any]:
     gateways = []
     all_ready = controller.proxy.pid is not None
     snapshot = controller.store.snapshot()
-    bind = controller.ports.assign([o for o in snapshot.objects if o["kind"] == "Gateway"])
+    bind = controller.ports.bindings()  # assigned by the reconciler; status only reads
     for gw in snapshot.of_kind("Gateway"):
         meta = gw["metadata"]
         conditions = gw.get("status", {}).get("conditions", [])

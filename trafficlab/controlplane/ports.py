@@ -99,6 +99,10 @@ class PortAllocator:
                     local = free_port(self.address)
             self._bound[key] = local
             taken.add(local)
+        return self.bindings()
+
+    def bindings(self) -> dict[tuple[str, str, int], tuple[str, int]]:
+        """The bindings the last ``assign`` made (read-only: for status)."""
         return {key: (self.address, local) for key, local in self._bound.items()}
 
     def release_all(self) -> None:
