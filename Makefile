@@ -9,13 +9,14 @@ GRADES ?= grades.csv
 JOBS ?= 2
 STAMP := $(VENV)/.installed
 
-.PHONY: help venv lab-up lab-down lab-status test test-fast lint typecheck bench clean release autograde
+.PHONY: help venv lab-up lab-down lab-status test test-fast lint golden-check bench clean release autograde
 
 help:
 	@echo "make lab-up      start the lab (LAB_BACKEND=auto|local|kind)"
 	@echo "make lab-down    stop it; nothing is left running"
 	@echo "make test        install what is missing and run the tests"
-	@echo "make lint        ruff and mypy"
+	@echo "make lint        ruff and mypy (strict)"
+	@echo "make golden-check  rewrite the golden files from the code and fail if git sees a change"
 	@echo "make bench       the performance scripts in benchmarks/"
 	@echo "make release     regenerate the student notebooks (notebooks/) from solutions/notebooks/"
 	@echo "make autograde   grade SUBMISSIONS=dir of notebooks, each in its own lab, into GRADES=csv"
@@ -47,6 +48,15 @@ test-fast: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy trafficlab taskapi
+
+# Golden files must be what the code produces now: regenerate them into the tree, compare with a
+# copy taken before (no git needed), and put the copy back so a stale file shows as a diff.
+golden-check: $(STAMP)
+	@rm -rf .golden-before && cp -r tests/testdata .golden-before
+	$(BIN)/python -m pytest -q -p no:cacheprovider --update-golden tests/test_translate.py tests/test_envoy_render.py
+	@if diff -r .golden-before tests/testdata; then rm -rf .golden-before; \
+	else rm -rf tests/testdata && mv .golden-before tests/testdata; \
+	  echo "golden files are stale: run 'pytest --update-golden' and review the diff"; exit 1; fi
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_lab.py
