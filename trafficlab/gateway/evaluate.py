@@ -9,13 +9,13 @@ spec's precedence order.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from trafficlab.controlplane.snapshot import ObjectKey, Snapshot
 from trafficlab.gateway.ir import DirectResponse, Endpoint, Forward, Redirect, Route, VirtualHost, Xds
+from trafficlab.gateway.regex import full_match
 from trafficlab.gateway.translate import translate
 
 __all__ = ["Outcome", "Request", "evaluate", "pick_route", "predict", "snapshot_of"]
@@ -78,13 +78,13 @@ def _path_holds(route: Route, path: str) -> bool:
         return path == value
     if kind == "prefix":  # whole path segments only
         return value == "/" or path == value or path.startswith(value.rstrip("/") + "/")
-    return re.fullmatch(value, path) is not None
+    return full_match(value, path)
 
 
 def _value_holds(kind: str, want: str, got: str | None) -> bool:
     if got is None:
         return False
-    return got == want if kind == "exact" else re.fullmatch(want, got) is not None
+    return got == want if kind == "exact" else full_match(want, got)
 
 
 def _holds(route: Route, request: Request) -> bool:
