@@ -334,3 +334,29 @@ def test_up_again_is_idempotent_and_keeps_the_students_route(fresh_route: Lab) -
     status = lab.up()
     assert status["ready"] and lab.url() == url
     assert lab.get("httproute", "task-api")["metadata"]["resourceVersion"] == before
+
+
+def test_a_route_envoy_would_refuse_is_refused_alone(fresh_route: Lab) -> None:
+    # Issue 12: one pattern RE2 rejects used to reach Envoy, which then refused every later
+    # update; the rollback below printed "patched" and changed nothing.
+    lab = fresh_route
+    lab.apply(route(to("task-api-v2", path={"type": "RegularExpression", "value": "/(?<=x)tasks"}),
+                    name="other"))
+    lab.apply(route(
+        {**to("task-api-v2", headers=[{"name": "x-user-type", "value": "beta"}]),
+         "filters": [{"type": "RequestHeaderModifier", "requestHeaderModifier": {
+             "set": [{"name": "x-smuggled", "value": "a\r\nx-admin: yes"}]}}]},
+        split(100, 0)))
+    assert versions(lab, 50) == Counter({"v1": 50})
+    other = {c["type"]: c for c in
+             lab.get("httproute", "other")["status"]["parents"][0]["conditions"]}
+    assert other["Accepted"]["status"] == "False"
+    assert other["Accepted"]["reason"] == "UnsupportedValue"
+    assert "spec.rules[0].matches[0].path.value" in other["Accepted"]["message"]
+    mine = {c["type"]: c for c in
+            lab.get("httproute", "task-api")["status"]["parents"][0]["conditions"]}
+    assert mine["PartiallyInvalid"]["status"] == "True"
+    assert "requestHeaderModifier.set[0].value" in mine["PartiallyInvalid"]["message"]
+    assert versions(lab, 50, headers={"x-user-type": "beta"}) == Counter({"none": 50})  # 500s
+    lab.apply(route(split(0, 100)))  # the next change must reach Envoy
+    assert versions(lab, 50) == Counter({"v2": 50})

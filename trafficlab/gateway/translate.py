@@ -50,6 +50,7 @@ from trafficlab.gateway.ir import (
     Xds,
 )
 from trafficlab.gateway.precedence import MatchRef, match_sort_key, matches_of
+from trafficlab.gateway.regex import regex_problem
 
 __all__ = ["TranslateResult", "parse_duration_ms", "translate"]
 
@@ -63,6 +64,7 @@ _REDIRECT_CODES = (301, 302, 303, 307, 308)  # HTTPRequestRedirectFilter.statusC
 _SCHEME_PORTS = {"http": 80, "https": 443}
 _DURATION = re.compile(r"(\d+)(ms|h|m|s)")
 _DURATION_MS = {"h": 3_600_000, "m": 60_000, "s": 1000, "ms": 1}
+_FORBIDDEN_IN_HEADER_VALUE = frozenset("\r\n\0")
 
 
 @dataclass(frozen=True)
@@ -597,9 +599,11 @@ class _Translator:
             kind = flt.get("type")
             try:
                 if kind == "RequestHeaderModifier":
-                    request_headers = _header_mods(flt.get("requestHeaderModifier") or {})
+                    request_headers = _header_mods(flt.get("requestHeaderModifier") or {},
+                                                   f"{at}.requestHeaderModifier")
                 elif kind == "ResponseHeaderModifier":
-                    response_headers = _header_mods(flt.get("responseHeaderModifier") or {})
+                    response_headers = _header_mods(flt.get("responseHeaderModifier") or {},
+                                                    f"{at}.responseHeaderModifier")
                 elif kind == "RequestMirror":
                     mirrors.append(self._mirror(route, flt.get("requestMirror") or {},
                                                 f"{at}.requestMirror"))
@@ -705,11 +709,18 @@ class _Translator:
             request_headers, response_headers = HeaderMods(), HeaderMods()
             for f, flt in enumerate(ref.get("filters") or []):
                 kind = flt.get("type")
-                if kind == "RequestHeaderModifier":
-                    request_headers = _header_mods(flt.get("requestHeaderModifier") or {})
-                elif kind == "ResponseHeaderModifier":
-                    response_headers = _header_mods(flt.get("responseHeaderModifier") or {})
-                else:
+                at_filter = f"{at}.filters[{f}]"
+                try:
+                    if kind == "RequestHeaderModifier":
+                        request_headers = _header_mods(flt.get("requestHeaderModifier") or {},
+                                                       f"{at_filter}.requestHeaderModifier")
+                    elif kind == "ResponseHeaderModifier":
+                        response_headers = _header_mods(flt.get("responseHeaderModifier") or {},
+                                                        f"{at_filter}.responseHeaderModifier")
+                except RouteError as err:
+                    invalid.append(err)
+                    continue
+                if kind not in ("RequestHeaderModifier", "ResponseHeaderModifier"):
                     invalid.append(RouteError(
                         "UnsupportedValue", "Accepted",
                         f"{at}.filters[{f}].type: {kind} filters on a backendRef are not supported "
@@ -866,6 +877,7 @@ def _match(spec: Obj, at: str, index: int, ref: MatchRef) -> _Match:
         kind, value = "prefix", value.rstrip("/") or "/"
     elif path["type"] == "RegularExpression":
         kind = "regex"
+        _check_regex(value, f"{at}.path.value")
     else:
         raise RouteError("UnsupportedValue", "Accepted",
                          f"{at}.path.type: {path['type']} is not a supported path match type")
@@ -878,6 +890,8 @@ def _match(spec: Obj, at: str, index: int, ref: MatchRef) -> _Match:
             continue
         seen.add(str(header["name"]).lower())
         kind_h = _value_kind(header.get("type", "Exact"), f"{at}.headers[{h}].type")
+        if kind_h == "regex":
+            _check_regex(str(header["value"]), f"{at}.headers[{h}].value")
         headers.append(HeaderMatch(str(header["name"]), str(header["value"]), kind_h))
     query: list[QueryMatch] = []
     seen = set()
@@ -886,10 +900,22 @@ def _match(spec: Obj, at: str, index: int, ref: MatchRef) -> _Match:
             continue
         seen.add(str(param["name"]))
         kind_q = _value_kind(param.get("type", "Exact"), f"{at}.queryParams[{q}].type")
+        if kind_q == "regex":
+            _check_regex(str(param["value"]), f"{at}.queryParams[{q}].value")
         query.append(QueryMatch(str(param["name"]), str(param["value"]), kind_q))
     method = spec.get("method")
     return _Match(index, PathMatch(kind, value), tuple(headers), tuple(query),
                   str(method) if method else None, ref)
+
+
+def _check_regex(pattern: str, at: str) -> None:
+    # Envoy refuses the whole configuration over one pattern RE2 cannot take; refusing the
+    # match here keeps every other route serving (Envoy Gateway does the same).
+    problem = regex_problem(pattern)
+    if problem is not None:
+        raise RouteError("UnsupportedValue", "Accepted",
+                         f"{at}: {pattern!r} is not a regular expression Envoy accepts "
+                         f"(RE2: {problem})")
 
 
 def _value_kind(kind: str, at: str) -> Literal["exact", "regex"]:
@@ -900,20 +926,27 @@ def _value_kind(kind: str, at: str) -> Literal["exact", "regex"]:
     raise RouteError("UnsupportedValue", "Accepted", f"{at}: {kind} is not a supported match type")
 
 
-def _header_mods(spec: Obj) -> HeaderMods:
+def _header_mods(spec: Obj, at: str) -> HeaderMods:
     """RequestHeaderModifier / ResponseHeaderModifier; later duplicates of a name are ignored."""
 
-    def pairs(items: Iterable[Obj]) -> tuple[tuple[str, str], ...]:
+    def pairs(items: Iterable[Obj], field: str) -> tuple[tuple[str, str], ...]:
         out: list[tuple[str, str]] = []
         seen: set[str] = set()
-        for item in items:
+        for n, item in enumerate(items):
+            if _FORBIDDEN_IN_HEADER_VALUE.intersection(str(item["value"])):
+                # RFC 9110 5.5: a field value never holds CR, LF or NUL; Envoy refuses the
+                # configuration that would send one.
+                raise RouteError("UnsupportedValue", "Accepted",
+                                 f"{at}.{field}[{n}].value: a header value must not contain "
+                                 "a line break or NUL character")
             if str(item["name"]).lower() not in seen:
                 seen.add(str(item["name"]).lower())
                 out.append((str(item["name"]), str(item["value"])))
         return tuple(out)
 
     remove = _unique(str(n) for n in spec.get("remove") or [])
-    return HeaderMods(set=pairs(spec.get("set") or []), add=pairs(spec.get("add") or []),
+    return HeaderMods(set=pairs(spec.get("set") or [], "set"),
+                      add=pairs(spec.get("add") or [], "add"),
                       remove=tuple(remove))
 
 
