@@ -134,3 +134,15 @@ def test_pod_environment_holds_nothing_of_the_host(monkeypatch: pytest.MonkeyPat
         "POD_NAMESPACE": "default", "PYTHONWARNINGS": "all:0:antigravity.x:0:0",
         "PATH": "/lab/.venv/bin:/usr/bin:/bin", "HOME": str(tmp_path / "home"),
         "TMPDIR": str(tmp_path / "tmp"), "PYTHONUNBUFFERED": "1"}
+
+
+def test_pod_template_annotations_and_labels_have_kubernetes_bounds(store: ObjectStore) -> None:
+    big = deployment()
+    big["spec"]["template"]["metadata"]["annotations"] = {"note": "x" * (256 * 1024)}
+    with pytest.raises(ValidationError, match=r"spec\.template\.metadata\.annotations: Too long"):
+        store.apply([big])
+    long_label = deployment()
+    long_label["spec"]["template"]["metadata"]["labels"]["extra"] = "y" * 64
+    with pytest.raises(ValidationError, match=r"spec\.template\.metadata\.labels.*63"):
+        store.apply([long_label])
+    assert store.items("Deployment") == []
