@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -139,7 +140,7 @@ def test_merge_patch_is_rfc7386() -> None:
 
 
 def test_admission_hook_refuses_without_changing_anything() -> None:
-    def refuse(obj: dict[str, Any]) -> None:
+    def refuse(obj: dict[str, Any], existing: Mapping[ObjectKey, dict[str, Any]]) -> None:
         if obj["kind"] == "HTTPRoute":
             raise ValidationError("HTTPRoute", "default", "task-api", "spec", "refused")
 

@@ -11,7 +11,7 @@ import json
 import os
 import threading
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -80,7 +80,7 @@ class ObjectStore:
     """
 
     def __init__(self, path: Path | None = None,
-                 admit: Callable[[Obj], None] | None = None) -> None:
+                 admit: Callable[[Obj, Mapping[ObjectKey, Obj]], None] | None = None) -> None:
         self._path = path
         self._admit = admit
         self._lock = threading.RLock()
@@ -225,7 +225,7 @@ class ObjectStore:
             raise NotFoundError(f'namespaces "{key.namespace}" not found '
                                 f"(while applying {key}); create the Namespace first")
         if self._admit is not None:
-            self._admit(validated)
+            self._admit(validated, {**staged, key: validated})  # the store after this write
         return self._stamp(validated, staged.get(key))
 
     def _stamp(self, obj: Obj, old: Obj | None) -> Obj:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from ._gateway_rules import parse_duration
 from ._kinds import KINDS, KindInfo, resolve_kind
+from ._pod_limits import check_pod_limits
 from ._problems import Problem
 from ._validate import find_problems, validate
 
@@ -22,6 +23,7 @@ __all__ = [
     "KINDS",
     "KindInfo",
     "Problem",
+    "check_pod_limits",
     "find_problems",
     "parse_duration",
     "resolve_kind",

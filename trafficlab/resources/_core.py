@@ -24,7 +24,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, TypeGuard
 
 from . import _names
-from ._metadata import check_labels
+from ._metadata import check_annotations, check_labels
 from ._problems import Problem, duplicate, forbidden, invalid, required
 from ._schema import Check
 
@@ -275,6 +275,12 @@ CORE_SCHEMAS: dict[str, Schema] = {
 def _labels(value: Any, path: str) -> list[Problem]:
     out: list[Problem] = []
     check_labels(value, path, out)
+    return out
+
+
+def _annotations(value: Any, path: str) -> list[Problem]:
+    out: list[Problem] = []
+    check_annotations(value, path, out)
     return out
 
 
@@ -594,6 +600,8 @@ CORE_CHECKS: dict[str, dict[str, list[Check]]] = {
         ".spec.selector": [_selector],
         ".spec.selector.matchLabels": [_labels],
         ".spec.template.metadata.labels": [_labels],
+        # The pod template's annotations are the pod's: the apiserver bounds them the same way.
+        ".spec.template.metadata.annotations": [_annotations],
         ".spec.template.spec": [_pod_spec],
         **_containers_at(".spec.template.spec"),
     },

@@ -15,7 +15,7 @@ from . import _names
 from ._kinds import KindInfo
 from ._problems import Problem, forbidden, invalid, required, too_long, unknown_field, wrong_type
 
-__all__ = ["check_labels", "check_metadata", "name_rule"]
+__all__ = ["check_annotations", "check_labels", "check_metadata", "name_rule"]
 
 # Fields the store or a `get -o yaml` round trip may carry; checked lightly, kept as given.
 _SERVER_FIELDS = ("uid", "resourceVersion", "generation", "creationTimestamp", "managedFields",
@@ -60,7 +60,8 @@ def check_labels(labels: Any, path: str, out: list[Problem]) -> dict[str, str]:
     return dict(labels)
 
 
-def _check_annotations(annotations: Any, path: str, out: list[Problem]) -> dict[str, str]:
+def check_annotations(annotations: Any, path: str, out: list[Problem]) -> dict[str, str]:
+    """Annotation map: qualified-name keys, string values, at most 256 KiB in all (keys too)."""
     if not isinstance(annotations, dict):
         out.append(wrong_type(path, annotations, "object"))
         return {}
@@ -130,7 +131,7 @@ def check_metadata(meta: Any, info: KindInfo, out: list[Problem]) -> dict[str, A
         elif key == "labels":
             result[key] = check_labels(value, path, out)
         elif key == "annotations":
-            result[key] = _check_annotations(value, path, out)
+            result[key] = check_annotations(value, path, out)
         elif key == "namespace" and not info.namespaced:
             continue  # the apiserver ignores a namespace on cluster-scoped objects
         elif key in ("name", "namespace"):

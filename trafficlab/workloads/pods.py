@@ -11,8 +11,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -26,8 +26,10 @@ from typing import Any
 from trafficlab._errors import ValidationError
 from trafficlab._process import free_port
 from trafficlab.gateway.ir import Endpoint
+from trafficlab.resources import check_pod_limits
 
-__all__ = ["TASK_API_PORT", "Pod", "PodManager", "admit_deployment", "is_task_api_image"]
+__all__ = ["TASK_API_PORT", "Pod", "PodManager", "admit_deployment", "is_task_api_image",
+           "pod_environment"]
 
 Obj = dict[str, Any]
 
@@ -46,8 +48,12 @@ def is_task_api_image(image: str) -> bool:
     return last.split(":", 1)[0] == "task-api"
 
 
-def admit_deployment(obj: Obj) -> None:
-    """The local backend's admission check: only the Task API image can run as local processes."""
+def admit_deployment(obj: Obj, existing: Mapping[Any, Obj]) -> None:
+    """The local backend's admission check: only the Task API image runs as local processes,
+    one container per pod, within the lab's env and replica bounds (`check_pod_limits`).
+
+    ``existing`` is what the store holds once this write is done, by key.
+    """
     if obj.get("kind") != "Deployment":
         return
     meta = obj["metadata"]
@@ -65,6 +71,7 @@ def admit_deployment(obj: Obj) -> None:
         raise ValidationError(
             "Deployment", meta.get("namespace"), meta["name"], "spec.template.spec.containers",
             f"the local lab runs one container per pod, got {len(containers)}")
+    check_pod_limits(obj, existing)
 
 
 @dataclass
@@ -116,6 +123,7 @@ class PodManager:
 
     def __init__(self, home: Path, python: str | None = None) -> None:
         self._logs = home / "logs" / "pods"
+        self._roots = home / "pods"
         self._logs.mkdir(parents=True, exist_ok=True)
         self._python = python or sys.executable
         self._pods: dict[str, Pod] = {}  # by "<namespace>/<name>"
@@ -241,20 +249,35 @@ class PodManager:
         pod.port = free_port()
         pod.started_at = time.time()
         pod.log_path = self._logs / f"{pod.namespace}_{pod.name}.log"
-        env = {**os.environ, **pod.env, "PYTHONUNBUFFERED": "1"}
-        env.setdefault("POD_NAME", pod.name)
+        root = self._root(pod)
+        for sub in ("home", "tmp"):
+            (root / sub).mkdir(parents=True, exist_ok=True)
+        env = pod_environment(pod.env, pod_name=pod.name, namespace=pod.namespace,
+                              python=self._python, root=root)
         log = open(pod.log_path, "ab")  # noqa: SIM115 - handed to the child process
         try:
+            # -I: the interpreter ignores every PYTHON* variable and the user site, and puts
+            # neither the cwd nor the script's directory on sys.path; taskapi is imported from
+            # the venv's site-packages (the editable install's finder works under -I).
             pod.process = subprocess.Popen(
-                [self._python, "-m", "taskapi", "--host", "127.0.0.1", "--port", str(pod.port)],
-                env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                preexec_fn=_die_with_parent, close_fds=True,
+                [self._python, "-I", "-m", "taskapi",
+                 "--host", "127.0.0.1", "--port", str(pod.port)],
+                env=env, cwd=root / "home", stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent, close_fds=True,
             )
         finally:
             log.close()
 
+    def _root(self, pod: Pod) -> Path:
+        """The pod's private directory in the lab home: its HOME, TMPDIR and working dir."""
+        return self._roots / f"{pod.namespace}_{pod.name}"
+
+    def _stop(self, pod: Pod) -> None:
+        self._end(pod)
+        shutil.rmtree(self._root(pod), ignore_errors=True)
+
     @staticmethod
-    def _stop(pod: Pod) -> None:
+    def _end(pod: Pod) -> None:
         proc = pod.process
         if proc is None or proc.poll() is not None:
             return
@@ -264,6 +287,29 @@ class PodManager:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=5)
+
+
+# What the task-api image sets itself (taskapi/Dockerfile: ENV); ERROR_RATE and LATENCY_MS it
+# leaves unset, which the Task API reads as 0.
+_IMAGE_ENV = {"VERSION": "v1"}
+
+
+def pod_environment(declared: Mapping[str, str], *, pod_name: str, namespace: str,
+                    python: str, root: Path) -> dict[str, str]:
+    """The whole environment of a local pod's process, built from nothing.
+
+    What a container of the task-api image would see: the image's defaults, the Deployment's
+    declared env (which wins, as on Kubernetes), the pod identity, and what Python needs to
+    run. Nothing of the lab's or the user's own environment is passed on, so neither a
+    student's env nor the grader's shell can make the pod run something else.
+    """
+    venv_bin = str(Path(python).parent)  # not resolved: a venv's python is a symlink out of it
+    return {**_IMAGE_ENV, "LANG": "C.UTF-8", "HOSTNAME": pod_name,
+            "POD_NAME": pod_name, "POD_NAMESPACE": namespace, **declared,
+            # The lab's own (admission refuses them in a Deployment): the pod's interpreter
+            # and its private directories.
+            "PATH": f"{venv_bin}:/usr/bin:/bin", "HOME": str(root / "home"),
+            "TMPDIR": str(root / "tmp"), "PYTHONUNBUFFERED": "1"}
 
 
 def _container_env(container: Obj, *, pod_name: str, namespace: str) -> dict[str, str]:
