@@ -130,10 +130,6 @@ def test_pods_hold_only_their_own_environment(lab: Lab) -> None:
         assert cmdline[1] == b"-I"  # the interpreter reads no PYTHON* variable
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the lab daemon is started as `python -m trafficlab.controlplane.daemon` with the caller's "
-    "environment (trafficlab/backends/local.py, _start_daemon): it reads the grader's "
-    "PYTHONWARNINGS. Starting it with `python -I` makes this pass; then drop this mark"))
 def test_the_graders_environment_runs_nothing(lab: Lab, markers: dict[str, Path]) -> None:
     wait_pods(lab, timeout=60)
     settle()

