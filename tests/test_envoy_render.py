@@ -291,7 +291,7 @@ def test_resources_point_into_the_xds_folder() -> None:
     eds_path = cluster["eds_cluster_config"]["eds_config"]["path_config_source"]["path"]
     assert eds_path == str(folder / eds_file("service/default/task-api-v1/80"))
 
-    boot = bootstrap(0, folder, internal_port=40500)
+    boot = bootstrap(folder / "admin.sock", folder, internal_port=40500)
     dyn = boot["dynamic_resources"]
     assert dyn["lds_config"]["path_config_source"]["path"] == str(folder / LDS_FILE)
     assert dyn["cds_config"]["path_config_source"]["path"] == str(folder / CDS_FILE)

@@ -242,13 +242,9 @@ def to(*pairs: tuple[str | None, int], **kwargs: Any) -> ir.Forward:
 
 
 def stat(proxy: EnvoyProxy, name: str) -> Any:
-    assert proxy.admin_url is not None
-    conn = http.client.HTTPConnection(proxy.admin_url.removeprefix("http://"))
-    try:
-        conn.request("GET", "/stats?format=json&filter=" + name.replace("/", "%2F") + "$")
-        stats = json.loads(conn.getresponse().read())["stats"]
-    finally:
-        conn.close()
+    status, body = proxy._get("/stats?format=json&filter=" + name.replace("/", "%2F") + "$")
+    assert status == 200
+    stats = json.loads(body)["stats"]
     return next((s["value"] for s in stats if s.get("name") == name), None)
 
 
@@ -636,7 +632,7 @@ def test_two_proxies_run_side_by_side(
     finally:
         pid = other.pid
         other.stop()
-    assert (other.pid, other.admin_url) == (None, None)
+    assert (other.pid, other.admin_socket) == (None, None)
     assert pid is not None
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)

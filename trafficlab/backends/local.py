@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from trafficlab._errors import BackendError, LabNotRunningError, TrafficLabError, error_from_dict
+from trafficlab._private import secure_home
 from trafficlab._process import pid_alive
 from trafficlab.backends.base import Obj, route_pending
 from trafficlab.controlplane.snapshot import ObjectKey
@@ -64,7 +65,7 @@ class LocalBackend:
         return self._wait_ready(deadline)
 
     def _start_daemon(self, deadline: float) -> None:
-        self.home.mkdir(parents=True, exist_ok=True)
+        secure_home(self.home)
         (self.home / "logs").mkdir(exist_ok=True)
         (self.home / "lab.json").unlink(missing_ok=True)
         log_path = self.home / "logs" / "daemon.log"
@@ -202,8 +203,9 @@ class LocalBackend:
             raise LabNotRunningError(f"no lab is running in {self.home}; start one with "
                                      "'trafficlab up' (or 'make lab-up')")
         data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(info["api"] + path, data=data, method=method,
-                                         headers={"content-type": "application/json"})
+        request = urllib.request.Request(info["api"] + path, data=data, method=method, headers={
+            "content-type": "application/json",
+            "authorization": f"Bearer {info.get('token', '')}"})
         try:
             with urllib.request.urlopen(request, timeout=timeout) as resp:
                 payload = json.loads(resp.read())

@@ -196,9 +196,8 @@ class Controller:
             "namespace": p.namespace, "pod": p.name, "deployment": p.deployment,
             **{f"label_{k.replace('-', '_').replace('.', '_').replace('/', '_')}": v
                for k, v in p.labels.items()}}) for p in self.pods.pods() if p.port]
-        if self.proxy.admin_url:
-            admin = self.proxy.admin_url.removeprefix("http://")
-            targets.append(ScrapeTarget(job="envoy", address=admin, labels={}))
+        if self.proxy.stats_address:
+            targets.append(ScrapeTarget(job="envoy", address=self.proxy.stats_address, labels={}))
         self.prometheus.set_targets(targets)
 
     def _write_pids(self) -> None:

@@ -1,8 +1,8 @@
 """The local lab daemon: ``python -m trafficlab.controlplane.daemon --home DIR``.
 
 It runs the Controller (Envoy, pods, reconcile loop) and the lab API, writes
-``<home>/lab.json`` once it serves, and on SIGTERM or ``POST /shutdown`` stops every
-process it started and removes that file.
+``<home>/lab.json`` (owner-only: it holds the API's bearer token) once it serves, and on
+SIGTERM or ``POST /shutdown`` stops every process it started and removes that file.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from trafficlab._private import new_token, secure_home, write_private
 from trafficlab.controlplane.controller import Controller
 from trafficlab.controlplane.server import LabServer
 
@@ -48,7 +49,8 @@ def local_status(controller: Controller) -> dict[str, Any]:
         "gateways": gateways,
         "prometheus": controller.prometheus.url if controller.prometheus else None,
         "pods": {"total": len(pods), "ready": sum(1 for p in pods if p.ready)},
-        "envoy": {"pid": controller.proxy.pid, "admin": controller.proxy.admin_url},
+        # Only the read-only stats door: the admin API is on an owner-only Unix socket.
+        "envoy": {"pid": controller.proxy.pid, "stats": controller.proxy.stats_address},
     }
 
 
@@ -58,21 +60,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--envoy", type=Path, default=None)
     args = parser.parse_args(argv)
     home: Path = args.home.resolve()
-    home.mkdir(parents=True, exist_ok=True)
+    secure_home(home)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
 
     controller = Controller(home, envoy_binary=args.envoy)
-    server = LabServer(controller, lambda: local_status(controller))
+    token = new_token()
+    server = LabServer(controller, lambda: local_status(controller), token)
     signal.signal(signal.SIGTERM, lambda *_: server.shutdown())
     signal.signal(signal.SIGINT, lambda *_: server.shutdown())
     lab_file = home / "lab.json"
     try:
         controller.start()
-        info = {"backend": "local", "pid": os.getpid(), "api": server.url,
+        info = {"backend": "local", "pid": os.getpid(), "api": server.url, "token": token,
                 "started": time.time(), "python": sys.executable}
-        tmp = lab_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(info))
-        os.replace(tmp, lab_file)
+        write_private(lab_file, json.dumps(info))
         server.serve()
     finally:
         controller.stop()

@@ -1,10 +1,14 @@
 """The lab daemon's API: a small JSON-over-HTTP server on 127.0.0.1, like a tiny apiserver.
 
 The CLI and ``trafficlab.Lab`` talk to it; it hands every request to the Controller.
+Every request, ``/healthz`` included, must carry the lab's bearer token (kept in the
+owner-only ``lab.json``): any local user can reach a loopback port, so the port alone
+proves nothing. As kube-apiserver does, a body over 3 MiB is refused before it is read.
 """
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import threading
@@ -21,6 +25,8 @@ from trafficlab.resources import KINDS
 __all__ = ["LabServer"]
 
 log = logging.getLogger("trafficlab.server")
+
+MAX_BODY_BYTES = 3 * 1024 * 1024  # kube-apiserver's limit on a request body
 
 
 def _changes(changes: list[Change], dry_run: bool) -> list[dict[str, Any]]:
@@ -45,9 +51,10 @@ def _key(body: dict[str, Any]) -> ObjectKey:
 class LabServer:
     """Serves the lab API until ``shutdown`` is called (by a request or a signal)."""
 
-    def __init__(self, controller: Controller, status: Any) -> None:
+    def __init__(self, controller: Controller, status: Any, token: str) -> None:
         self.controller = controller
         self._status = status  # callable returning the contract's status dict
+        self._expected = f"Bearer {token}".encode()
         self.stopped = threading.Event()
         handler = self._handler_class()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -101,6 +108,10 @@ class LabServer:
             return {"ok": True}
         raise NotFoundError(f"no such API endpoint: {method} {path}")
 
+    def authorized(self, header: str | None) -> bool:
+        """Whether an Authorization header carries this lab's token (in constant time)."""
+        return hmac.compare_digest((header or "").encode(), self._expected)
+
     def _get(self, query: dict[str, str]) -> dict[str, Any]:
         kind = query["kind"]
         store = self.controller.store
@@ -120,10 +131,32 @@ class LabServer:
             def log_message(self, format: str, *args: Any) -> None:
                 log.debug(format, *args)
 
+            def _refuse(self, code: int, reason: str, message: str) -> None:
+                # The body (if any) is left unread, so the connection cannot be reused.
+                self.close_connection = True
+                self._send(code, {"ok": False, "error": {
+                    "type": "TrafficLabError", "reason": reason, "message": message}})
+
             def _dispatch(self, method: str) -> None:
+                if not server.authorized(self.headers.get("authorization")):
+                    self._refuse(401, "Unauthorized", "this lab's API needs its credential "
+                                 "(only the user who started the lab holds it)")
+                    return
+                try:
+                    length = int(self.headers.get("content-length") or 0)
+                except ValueError:
+                    length = -1
+                if length < 0:
+                    self._refuse(400, "BadRequest", "Content-Length is not a byte count")
+                    return
+                if length > MAX_BODY_BYTES:
+                    self._refuse(413, "RequestEntityTooLarge",
+                                 f"the request body is {length} bytes; the lab API takes at most "
+                                 f"{MAX_BODY_BYTES} (3 MiB), as kube-apiserver does: split "
+                                 "the manifests into several applies")
+                    return
                 parsed = urlparse(self.path)
                 query = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
-                length = int(self.headers.get("content-length") or 0)
                 raw = self.rfile.read(length) if length else b""
                 try:
                     body = json.loads(raw) if raw else {}
@@ -149,6 +182,8 @@ class LabServer:
                 self.send_response(code)
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(data)))
+                if self.close_connection:
+                    self.send_header("connection", "close")
                 self.end_headers()
                 self.wfile.write(data)
 

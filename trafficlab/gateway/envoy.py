@@ -49,11 +49,13 @@ from trafficlab.gateway.ir import (
 )
 
 __all__ = [
+    "ADMIN_CLUSTER",
     "CDS_FILE",
     "DEFAULT_XDS_DIR",
     "INTERNAL_500_CLUSTER",
     "INTERNAL_500_LISTENER",
     "LDS_FILE",
+    "STATS_LISTENER",
     "TYPE_CLUSTER",
     "TYPE_ENDPOINTS",
     "TYPE_LISTENER",
@@ -93,6 +95,9 @@ DEFAULT_XDS_DIR = PurePosixPath("/trafficlab/xds")
 #: Static cluster/listener answering 500 for unresolved backends (see module docstring).
 INTERNAL_500_CLUSTER = "trafficlab/unresolved-backend"
 INTERNAL_500_LISTENER = "trafficlab/unresolved-backend"
+# The read-only stats door to the admin API (see _stats_listener).
+STATS_LISTENER = "trafficlab/stats"
+ADMIN_CLUSTER = "trafficlab/envoy-admin"
 
 # Keep-alive towards clients: generous, so load generators reuse connections (Envoy's
 # default is 1 h; stated here so it does not silently change).
@@ -571,25 +576,74 @@ def _internal_500(internal_port: int) -> tuple[Json, Json]:
     return listener, cluster
 
 
+def _stats_listener(stats_port: int, admin_socket: str) -> tuple[Json, Json]:
+    """A listener that serves Envoy's Prometheus stats and nothing else of the admin API.
+
+    The admin API can stop Envoy (``/quitquitquit``) or rewrite its state, so it lives on
+    an owner-only Unix socket; Prometheus, like any HTTP scraper, gets this read-only door
+    (the split Envoy Gateway makes with its proxy stats listener).
+    """
+    routes = {
+        "route_config": {
+            "name": STATS_LISTENER,
+            "virtual_hosts": [{
+                "name": STATS_LISTENER,
+                "domains": ["*"],
+                "routes": [
+                    {"match": {"path": "/stats/prometheus",
+                               "headers": [{"name": ":method",
+                                            "string_match": {"exact": "GET"}}]},
+                     "route": {"cluster": ADMIN_CLUSTER}},
+                    {"match": {"prefix": "/"}, "direct_response": {"status": 404}},
+                ],
+            }],
+        }
+    }
+    listener = {
+        "name": STATS_LISTENER,
+        "stat_prefix": STATS_LISTENER,
+        "address": _socket("127.0.0.1", stats_port),
+        "enable_reuse_port": False,
+        "filter_chains": [{"filters": [_http_connection_manager(STATS_LISTENER, routes)]}],
+    }
+    cluster = {
+        "name": ADMIN_CLUSTER,
+        "type": "STATIC",
+        "load_assignment": {
+            "cluster_name": ADMIN_CLUSTER,
+            "endpoints": [{"lb_endpoints": [
+                {"endpoint": {"address": {"pipe": {"path": admin_socket}}}}]}],
+        },
+    }
+    return listener, cluster
+
+
 def bootstrap(
-    admin_port: int,
+    admin_socket: str | PurePath,
     xds_dir: str | PurePath,
     *,
     internal_port: int,
+    stats_port: int | None = None,
     node_id: str = "trafficlab",
 ) -> Json:
-    """The bootstrap: admin on 127.0.0.1:``admin_port`` (0 lets Envoy pick), LDS and CDS from
-    files in ``xds_dir``, and the static 500 listener on 127.0.0.1:``internal_port``."""
+    """The bootstrap: admin on the Unix socket ``admin_socket`` (mode 0600), LDS and CDS from
+    files in ``xds_dir``, the static 500 listener on 127.0.0.1:``internal_port`` and, given
+    ``stats_port``, the read-only stats listener on 127.0.0.1:``stats_port``."""
     folder = PurePath(xds_dir)
     listener, cluster = _internal_500(internal_port)
+    listeners, clusters = [listener], [cluster]
+    if stats_port is not None:
+        stats_listener, admin_cluster = _stats_listener(stats_port, str(admin_socket))
+        listeners.append(stats_listener)
+        clusters.append(admin_cluster)
     return {
         "node": {"id": node_id, "cluster": "trafficlab"},
-        "admin": {"address": _socket("127.0.0.1", admin_port)},
+        "admin": {"address": {"pipe": {"path": str(admin_socket), "mode": 0o600}}},
         "dynamic_resources": {
             "lds_config": _file_source(folder / LDS_FILE),
             "cds_config": _file_source(folder / CDS_FILE),
         },
-        "static_resources": {"listeners": [listener], "clusters": [cluster]},
+        "static_resources": {"listeners": listeners, "clusters": clusters},
         # A connection limit is what Envoy asks for at startup; without one it logs a
         # warning that would bury the messages we show users.
         "overload_manager": {
@@ -618,7 +672,8 @@ def validation_bootstrap(cfg: EnvoyConfig, *, internal_port: int = 10_500) -> Js
     ``envoy --mode validate -c`` checks every rendered resource without reading the xDS
     folder or opening a socket.
     """
-    boot = bootstrap(0, DEFAULT_XDS_DIR, internal_port=internal_port)
+    boot = bootstrap(PurePath(DEFAULT_XDS_DIR) / "admin.sock", DEFAULT_XDS_DIR,
+                     internal_port=internal_port)
     del boot["dynamic_resources"]
     static = boot["static_resources"]
     for name, resource in cfg.listeners.items():

@@ -43,8 +43,10 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -60,6 +62,7 @@ from trafficlab.gateway.envoy import (
     CDS_FILE,
     INTERNAL_500_LISTENER,
     LDS_FILE,
+    STATS_LISTENER,
     EnvoyConfig,
     bootstrap,
     discovery_response,
@@ -136,6 +139,24 @@ def _parent_death_signal() -> Callable[[], None] | None:
     return hook
 
 
+class _UnixHTTPConnection(http.client.HTTPConnection):
+    """HTTP over the admin API's Unix socket: only the lab's owner can open it."""
+
+    def __init__(self, path: Path, timeout: float) -> None:
+        super().__init__("localhost", timeout=timeout)
+        self._path = path
+
+    def connect(self) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        try:
+            sock.connect(str(self._path))
+        except OSError:
+            sock.close()
+            raise
+        self.sock = sock
+
+
 @dataclass
 class _File:
     """What we last wrote to one xDS file and Envoy accepted."""
@@ -190,12 +211,15 @@ class EnvoyProxy:
         self._concurrency = concurrency
         self._die_with_parent = die_with_parent
         self._proc: subprocess.Popen[bytes] | None = None
-        self._admin: tuple[str, int] | None = None
-        self._conn: http.client.HTTPConnection | None = None
+        self._admin: Path | None = None  # the admin API's Unix socket, once Envoy is live
+        self._conn: _UnixHTTPConnection | None = None
         self._files: dict[str, _File] = {}
         self._lock = threading.Lock()  # one push at a time
         self._admin_lock = threading.Lock()  # one request at a time on the admin connection
+        self._short_dir: Path | None = None
         self.internal_port: int | None = None
+        #: Port of the read-only stats listener (what Prometheus scrapes).
+        self.stats_port: int | None = None
         #: The version of the last configuration Envoy confirmed, or None before any push.
         self.version: str | None = None
 
@@ -207,11 +231,16 @@ class EnvoyProxy:
         return self._proc.pid if self._proc is not None else None
 
     @property
-    def admin_url(self) -> str | None:
-        """Base URL of Envoy's admin API (on 127.0.0.1), or None when not running."""
-        if self._admin is None:
+    def admin_socket(self) -> Path | None:
+        """The Unix socket of Envoy's admin API (mode 0600), or None when not running."""
+        return self._admin
+
+    @property
+    def stats_address(self) -> str | None:
+        """``127.0.0.1:port`` of the stats listener (``GET /stats/prometheus`` only), or None."""
+        if self._admin is None or self.stats_port is None:
             return None
-        return f"http://{self._admin[0]}:{self._admin[1]}"
+        return f"127.0.0.1:{self.stats_port}"
 
     def running(self) -> bool:
         """Whether the Envoy we started is still alive."""
@@ -247,9 +276,11 @@ class EnvoyProxy:
             self._write_file(name, empty)
             self._files[name] = _File(key=json.dumps([]), text=empty, version="")
         self.internal_port = free_port()
-        boot = bootstrap(0, self.xds_dir, internal_port=self.internal_port)
+        self.stats_port = free_port()
+        boot = bootstrap(self._admin_socket_path(), self.xds_dir,
+                         internal_port=self.internal_port, stats_port=self.stats_port)
         (self.workdir / "bootstrap.json").write_text(json.dumps(boot, indent=1))
-        for stale in ("admin-address.txt", "envoy.log", "envoy.out"):
+        for stale in ("admin.sock", "envoy.log", "envoy.out"):
             with contextlib.suppress(FileNotFoundError):
                 (self.workdir / stale).unlink()
 
@@ -260,7 +291,6 @@ class EnvoyProxy:
             "--log-level", "warn",
             "--log-path", str(self.log_path),
             "--file-flush-interval-msec", str(_LOG_FLUSH_MS),
-            "--admin-address-path", str(self.workdir / "admin-address.txt"),
             # A removed or re-bound listener lets its keep-alive connections finish for this
             # long (Envoy's default is 10 minutes of serving the old configuration).
             "--drain-time-s", str(_DRAIN_TIME_S),
@@ -280,18 +310,15 @@ class EnvoyProxy:
             except OSError as exc:
                 raise ProxyError(f"Envoy could not be started from {binary}: {exc}.") from exc
         (self.workdir / "envoy.pid").write_text(f"{self._proc.pid}\n")
-        address_file = self.workdir / "admin-address.txt"
+        socket_path = self._admin_socket_path()
         while True:
             if self._proc.poll() is not None:
                 raise ProxyError(
                     f"Envoy exited with code {self._proc.returncode} during startup. "
                     f"Its log ends with:\n{self._log_tail()}"
                 )
-            if self._admin is None and address_file.exists():
-                text = address_file.read_text().strip()
-                if text:
-                    host, _, port = text.rpartition(":")
-                    self._admin = (host, int(port))
+            if self._admin is None and socket_path.exists():
+                self._admin = socket_path
             if self._admin is not None and self._ready():
                 return
             if time.monotonic() > deadline:
@@ -300,6 +327,16 @@ class EnvoyProxy:
                     f"Its log ends with:\n{self._log_tail()}"
                 )
             time.sleep(0.01)
+
+    def _admin_socket_path(self) -> Path:
+        # A Unix socket path holds at most 107 bytes; a deep lab home gets a private
+        # temporary folder instead (mode 0700, like the home).
+        path = self.workdir / "admin.sock"
+        if len(os.fsencode(path)) < 100:
+            return path
+        if self._short_dir is None:
+            self._short_dir = Path(tempfile.mkdtemp(prefix="trafficlab-envoy-"))
+        return self._short_dir / "admin.sock"
 
     def _ready(self) -> bool:
         try:
@@ -336,6 +373,9 @@ class EnvoyProxy:
         self._admin = None
         with contextlib.suppress(FileNotFoundError):
             (self.workdir / "envoy.pid").unlink()
+        if self._short_dir is not None:
+            shutil.rmtree(self._short_dir, ignore_errors=True)
+            self._short_dir = None
 
     def __enter__(self) -> EnvoyProxy:
         self.start()
@@ -361,7 +401,7 @@ class EnvoyProxy:
         # One kept-alive connection: confirmation polls every few milliseconds.
         for attempt in range(2):
             if self._conn is None:
-                self._conn = http.client.HTTPConnection(*self._admin, timeout=5)
+                self._conn = _UnixHTTPConnection(self._admin, timeout=5)
             try:
                 self._conn.request("GET", path)
                 resp = self._conn.getresponse()
@@ -372,7 +412,7 @@ class EnvoyProxy:
                 self._conn = None
                 if attempt == 1:
                     raise ProxyError(
-                        f"Envoy's admin API at {self._admin[0]}:{self._admin[1]} did not "
+                        f"Envoy's admin API at {self._admin} did not "
                         f"answer {path}: {exc}."
                     ) from exc
         raise AssertionError("unreachable")  # pragma: no cover
@@ -390,7 +430,7 @@ class EnvoyProxy:
             raise ProxyError(f"Envoy's admin API answered {status} to /listeners.")
         out: dict[str, int] = {}
         for entry in json.loads(body).get("listener_statuses", []):
-            if entry["name"] == INTERNAL_500_LISTENER:
+            if entry["name"] in (INTERNAL_500_LISTENER, STATS_LISTENER):
                 continue
             out[entry["name"]] = int(entry["local_address"]["socket_address"]["port_value"])
         return out

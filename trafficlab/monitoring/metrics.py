@@ -524,14 +524,14 @@ def wait_scraped(lab: Lab, *, timeout: float = 15.0, namespace: str = "default")
     if not url:
         return False
     client = PrometheusClient(str(url))
-    admin = (status.get("envoy") or {}).get("admin")  # the local backend says where Envoy is
+    envoy_stats = (status.get("envoy") or {}).get("stats")  # the local backend says where
     deadline = time.monotonic() + timeout
     while True:
         # Pods come and go during a rollout, so the set to wait for is read again each time.
         addresses = {f"127.0.0.1:{p['status']['hostPort']}" for p in lab.get("pod", namespace=namespace)
                      if p.get("status", {}).get("ready") and p["status"].get("hostPort")}
-        if admin:
-            addresses.add(str(admin).removeprefix("http://"))
+        if envoy_stats:
+            addresses.add(str(envoy_stats))
         try:
             client.wait_for_targets(addresses, timeout=min(1.0, max(0.0, deadline - time.monotonic())))
             return True

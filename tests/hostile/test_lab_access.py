@@ -1,0 +1,172 @@
+"""No other user of the machine can read or steer a lab: every call needs the owner's token.
+
+A shared JupyterHub server holds many students' labs. The attacker here is a real second
+user (uid 65534, "nobody") who knows the lab's port (``ss -lnt`` shows every loopback port):
+without the token it can neither read the lab, change a route, nor stop it, and it cannot read
+the token out of the lab's home.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import shutil
+import stat
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from trafficlab import Lab
+
+pytestmark = pytest.mark.integration
+
+STRANGER = 65534
+# Run by the stranger with the system Python and nothing of ours on its path.
+STRANGER_SCRIPT = r"""
+import json, socket, sys, urllib.error, urllib.request
+api, home, stats, admin_socket = sys.argv[1:5]
+out = {}
+for name in ("lab.json", "pids.json", "logs"):
+    try:
+        open(f"{home}/{name}").read()
+        out[name] = "read"
+    except OSError as exc:
+        out[name] = type(exc).__name__
+def call(method, path, body=None, token=None, api=api):
+    headers = {"content-type": "application/json"}
+    if token:
+        headers["authorization"] = f"Bearer {token}"
+    data = json.dumps(body).encode() if body is not None else None
+    try:
+        with urllib.request.urlopen(urllib.request.Request(api + path, data=data, method=method,
+                                                           headers=headers), timeout=10) as r:
+            return r.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+out["status"] = call("GET", "/status")
+out["healthz"] = call("GET", "/healthz")
+out["patch"] = call("POST", "/patch", {"kind": "HTTPRoute", "name": "task-api", "patch": {
+    "spec": {"rules": [{"backendRefs": [{"name": "task-api-v2", "port": 80}]}]}}})
+out["guessed token"] = call("POST", "/shutdown", {}, token="x" * 43)
+out["shutdown"] = call("POST", "/shutdown", {})
+envoy = "http://" + stats
+out["envoy stats"] = call("GET", "/stats/prometheus", api=envoy)
+out["envoy quit"] = call("POST", "/quitquitquit", {}, api=envoy)
+out["envoy config"] = call("GET", "/config_dump", api=envoy)
+try:
+    socket.socket(socket.AF_UNIX).connect(admin_socket)
+    out["envoy admin socket"] = "connected"
+except OSError as exc:
+    out["envoy admin socket"] = type(exc).__name__
+print(json.dumps(out))
+"""
+
+
+@pytest.fixture(scope="module")
+def lab() -> Iterator[Lab]:
+    # A parent anyone may traverse, as /home or a shared course folder is: the lab's own
+    # mode bits must do the protecting.
+    parent = Path(tempfile.mkdtemp(prefix="trafficlab-shared-"))
+    os.chmod(parent, 0o755)
+    the_lab = Lab(parent / "student-a", backend="local")
+    try:
+        the_lab.up(timeout=60)
+        yield the_lab
+    finally:
+        the_lab.down()
+        shutil.rmtree(parent, ignore_errors=True)
+
+
+def _info(lab: Lab) -> dict[str, Any]:
+    return dict(json.loads((lab.home / "lab.json").read_text()))
+
+
+def test_the_home_and_the_token_are_the_owners_alone(lab: Lab) -> None:
+    assert stat.S_IMODE(os.stat(lab.home).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(lab.home / "lab.json").st_mode) == 0o600
+    assert len(_info(lab)["token"]) >= 40
+    # Envoy's admin API (it can stop Envoy) is a Unix socket, not a port anyone may reach.
+    assert stat.S_IMODE(os.stat(lab.home / "envoy" / "admin.sock").st_mode) == 0o600
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="becoming another user needs root")
+def test_another_user_can_neither_read_nor_steer_the_lab(lab: Lab) -> None:
+    before = lab.get("httproute", "task-api")
+    stats = lab.status()["envoy"]["stats"]
+    envoy_pid = lab.status()["envoy"]["pid"]
+    admin_socket = lab.home / "envoy" / "admin.sock"
+    assert admin_socket.is_socket()
+    result = subprocess.run(
+        ["/usr/bin/python3", "-I", "-c", STRANGER_SCRIPT, _info(lab)["api"], str(lab.home),
+         stats, str(admin_socket)],
+        user=STRANGER, group=STRANGER, extra_groups=[], env={}, cwd="/",
+        capture_output=True, text=True, timeout=60, check=True,
+    )
+    seen = json.loads(result.stdout)
+
+    assert seen == {"lab.json": "PermissionError", "pids.json": "PermissionError",
+                    "logs": "PermissionError", "status": 401, "healthz": 401, "patch": 401,
+                    "guessed token": 401, "shutdown": 401,
+                    "envoy stats": 200, "envoy quit": 404, "envoy config": 404,
+                    "envoy admin socket": "PermissionError"}
+    assert lab.running and lab.status()["envoy"]["pid"] == envoy_pid
+    after = lab.get("httproute", "task-api")
+    assert after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]
+
+
+def test_a_body_over_3_mib_is_refused_before_it_is_read(lab: Lab) -> None:
+    info = _info(lab)
+    host, port = info["api"].removeprefix("http://").rsplit(":", 1)
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    try:
+        # Announce 300 MB and send none of it: the answer must come from the headers alone.
+        conn.putrequest("POST", "/apply")
+        conn.putheader("content-type", "application/json")
+        conn.putheader("authorization", f"Bearer {info['token']}")
+        conn.putheader("content-length", str(300 * 1024 * 1024))
+        conn.endheaders()
+        response = conn.getresponse()
+        error = json.loads(response.read())["error"]
+    finally:
+        conn.close()
+    assert response.status == 413
+    assert error["reason"] == "RequestEntityTooLarge" and "3 MiB" in error["message"]
+    assert lab.running
+
+
+def test_a_home_owned_by_someone_else_is_refused(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("handing a folder to another user needs root")
+    home = tmp_path / "planted"
+    home.mkdir()
+    os.chown(home, STRANGER, STRANGER)
+    with pytest.raises(Exception, match="belongs to another user"):
+        Lab(home, backend="local").up(timeout=10)
+    assert not (home / "lab.json").exists()
+
+
+def test_prometheus_can_be_read_but_not_stopped_or_wiped(lab: Lab) -> None:
+    url = lab.status()["prometheus"]
+    if not url:
+        pytest.skip("no Prometheus on this machine")
+    host, port = url.removeprefix("http://").rstrip("/").rsplit(":", 1)
+    refused = {}
+    for method, path in [("POST", "/-/quit"), ("POST", "/-/reload"),
+                         ("POST", "/api/v1/admin/tsdb/delete_series?match[]=up")]:
+        conn = http.client.HTTPConnection(host, int(port), timeout=10)
+        try:
+            conn.request(method, path)
+            response = conn.getresponse()
+            refused[path] = (response.status, response.read().decode(errors="replace"))
+        finally:
+            conn.close()
+    # Prometheus started without --web.enable-lifecycle / --web.enable-admin-api.
+    assert refused["/-/quit"][0] == refused["/-/reload"][0] == 403, refused
+    admin = refused["/api/v1/admin/tsdb/delete_series?match[]=up"]
+    assert admin[0] >= 400 and "admin APIs disabled" in admin[1], admin
+    assert lab.status()["prometheus"] == url
