@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from trafficlab._errors import BackendError, LabNotRunningError, NotFoundError, ValidationError
+from trafficlab._private import secure_home, write_private
 from trafficlab.backends._kind_k8s import (
     APPLY_PATCH,
     FIELD_MANAGER_QUERY,
@@ -99,13 +100,11 @@ class KindBackend:
         return dict(state) if isinstance(state, dict) and state.get("backend") == "kind" else None
 
     def _write_state(self, cfg: PlanConfig) -> None:
-        self.home.mkdir(parents=True, exist_ok=True)
+        secure_home(self.home)
         state = {"backend": "kind", "cluster": cfg.cluster, "kubeconfig": str(cfg.kubeconfig),
                  "context": cfg.context, "gatewayPort": cfg.gateway_port,
                  "prometheusPort": cfg.prometheus_port}
-        tmp = self.home / "lab.json.tmp"
-        tmp.write_text(json.dumps(state, indent=2) + "\n")
-        tmp.replace(self.home / "lab.json")
+        write_private(self.home / "lab.json", json.dumps(state, indent=2) + "\n")
 
     def _reset_client(self) -> None:
         """Forget the API client: the next call reads the kubeconfig again (kind rewrites it)."""
@@ -180,6 +179,7 @@ class KindBackend:
         if not checks.ok:
             raise BackendError("the kind lab cannot start on this machine:\n" + checks.report()
                                + "\n(or use the local backend: 'trafficlab up --backend local')")
+        secure_home(self.home)  # the kubeconfig in it is the cluster's admin credential
         exists = self._cluster_exists()
         if exists and not state:
             gateway_port, prometheus_port = self._published_ports(gateway_port, prometheus_port)
