@@ -70,7 +70,7 @@ def test_all_green(ctx: GradingContext) -> None:
 @check(points=3, success="no request failed while traffic switched to green")
 def test_no_failed_request(ctx: GradingContext) -> None:
     ctx.require(FILE)
-    result = ctx.notes["switch"]
+    result = ctx.note("switch", "switch applies")
     failed = {s: c for s, c in result.by_status.items() if s >= 500}
     if failed or result.errors:
         raise CheckFailure(f"during the switch {sum(failed.values())} requests answered "
