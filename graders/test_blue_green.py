@@ -83,6 +83,7 @@ def test_no_failed_request(ctx: GradingContext) -> None:
 @check(points=2, success="switching back to blue the same way works, with no failed request")
 def test_switch_back(ctx: GradingContext) -> None:
     ctx.require(FILE)
+    ctx.note("switch", "switch applies")  # switching back is checked once the switch worked
     back = _swapped(ctx.applied[FILE])
     result = _switch_under_load(ctx, lambda: ctx.apply_objects(back))
     failed = sum(c for s, c in result.by_status.items() if s >= 500) + sum(result.errors.values())
