@@ -71,7 +71,8 @@ class GradingContext:
         try:
             return read_text(filename, self.submission)
         except UnsafeFileError as exc:
-            raise CheckFailure(f"{filename} was refused: {exc.problem}", subject="",
+            what = "" if exc.name == filename else f" ({exc.name})"
+            raise CheckFailure(f"{filename} was refused{what}: {exc.problem}", subject="",
                                hint=exc.todo) from exc
 
     def note(self, key: str, made_by: str) -> Any:
