@@ -7,11 +7,15 @@ driving enough load that every interval has data, so the policy's thresholds dec
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from typing import Any
+
+import yaml
 
 from trafficlab.gateway.evaluate import Request
 from trafficlab.grading import CheckFailure, GradingContext, check
 from trafficlab.monitoring.rollout import PolicyError, RolloutPolicy, load_policy, run_rollout
+from trafficlab.safe_files import load_yaml
 
 EXERCISE = "auto-rollout"
 FILE = "auto-rollout.yaml"
@@ -30,9 +34,16 @@ def _policy(ctx: GradingContext) -> RolloutPolicy:
     if "policy" in ctx.notes:
         policy: RolloutPolicy = ctx.notes["policy"]
         return policy
-    path = ctx.path(FILE)
+    text = ctx.read_text(FILE)
     try:
-        policy = load_policy(path, base=RolloutPolicy(canary="task-api-v2")).validate()
+        data = load_yaml(text)
+    except yaml.YAMLError as exc:
+        raise CheckFailure(f"{FILE} is not valid YAML: {exc}", "a valid rollout policy",
+                           "write one setting per line, each key once", subject="") from exc
+    # Parsed here, with alias expansion bounded; a non-mapping is left to load_policy's message.
+    source: Any = data if isinstance(data, Mapping) else text + "\n"
+    try:
+        policy = load_policy(source, base=RolloutPolicy(canary="task-api-v2")).validate()
     except PolicyError as exc:
         raise CheckFailure(f"{FILE}: {exc.message}", "a valid rollout policy",
                            f"fix {exc.field}; 'trafficlab rollout --policy {FILE} --help' lists "

@@ -13,6 +13,7 @@ from trafficlab.grading import CheckFailure, GradingContext, check
 from trafficlab.grading.expect import expect_observed_only, expect_shares
 from trafficlab.grading.scenarios import canary_route, monitoring_scenario, start_monitoring
 from trafficlab.monitoring.metrics import collect, wait_scraped
+from trafficlab.safe_files import load_yaml
 
 EXERCISE = "monitoring"
 REPORT = "monitoring.yaml"
@@ -24,9 +25,9 @@ P99_TOLERANCE = (0.3, 100.0)  # 30% of the truth or 100 ms, whichever is larger
 def _report(ctx: GradingContext) -> dict[str, Any]:
     if "report" in ctx.notes:
         return dict(ctx.notes["report"])
-    path = ctx.path(REPORT)
+    text = ctx.read_text(REPORT)
     try:
-        data = yaml.safe_load(path.read_text())
+        data = load_yaml(text)
     except yaml.YAMLError as exc:
         raise CheckFailure(f"{REPORT} is not valid YAML: {exc}", subject="") from exc
     hint = ("monitoring.yaml holds seed, decision (promote or rollback) and versions: {v1: "

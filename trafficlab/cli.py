@@ -187,8 +187,13 @@ def cmd_send(args: argparse.Namespace) -> int:
 def cmd_grade(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from trafficlab.grading.limits import EXERCISE_TIMEOUT, STUDENT_TIMEOUT
     from trafficlab.grading.runner import grade, grade_batch
 
+    if args.timeout_exercise is None:
+        args.timeout_exercise = EXERCISE_TIMEOUT
+    if args.timeout_student is None:
+        args.timeout_student = STUDENT_TIMEOUT
     if args.batch:
         return _grade_batch(args, grade_batch)
     if not args.submission:
@@ -197,8 +202,20 @@ def cmd_grade(args: argparse.Namespace) -> int:
     if not folder.is_dir():
         raise TrafficLabError(f'the submission folder "{folder}" does not exist')
     quiet = args.output == "json"
-    report = grade(folder.resolve(), args.exercise or None,
-                   progress=None if quiet else (lambda ex: _err(f"grading {ex}...")))
+    # Resolve the folder's parents only: a submission folder that is itself a symbolic link
+    # must stay one, so grading refuses it instead of following it.
+    folder = folder.absolute().parent.resolve() / folder.absolute().name
+    try:
+        report = grade(folder, args.exercise or None,
+                       progress=None if quiet else (lambda ex: _err(f"grading {ex}...")),
+                       timeout_exercise=args.timeout_exercise,
+                       timeout_student=args.timeout_student,
+                       work_dir=Path(args.work_dir) if args.work_dir else None)
+    except TrafficLabError:
+        raise
+    except Exception as exc:  # a grader bug is a message, not a traceback
+        _err(f"grading could not finish: {type(exc).__name__}: {exc}")
+        return 1
     if args.output == "json":
         print(json.dumps(report.to_dict(), indent=2))
     else:
@@ -217,7 +234,10 @@ def _grade_batch(args: argparse.Namespace, grade_batch: Any) -> int:
     with Progress(transient=False) as progress:
         task = progress.add_task("grading", total=len(students))
         reports = grade_batch(folder, jobs=args.jobs, out=out, exercise_ids=args.exercise or None,
-                              on_done=lambda name, report: progress.advance(task))
+                              on_done=lambda name, report: progress.advance(task),
+                              timeout_exercise=args.timeout_exercise,
+                              timeout_student=args.timeout_student,
+                              work_root=Path(args.work_dir) if args.work_dir else None)
     for report in reports:
         print(f"{report.student}: {report.score:g}/{report.max_score:g}")
     _err(f"gradebook: {out}; reports: {out.parent / 'reports'}")
@@ -381,6 +401,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", metavar="DIR", help="one subfolder per student")
     p.add_argument("--jobs", type=int, default=2, help="labs graded in parallel (with --batch)")
     p.add_argument("--out", default="grades.csv", help="the gradebook CSV (with --batch)")
+    # Defaults (300 s, 1800 s) live in trafficlab.grading.limits, imported only to grade.
+    p.add_argument("--timeout-exercise", type=float, default=None, metavar="S",
+                   help="seconds one exercise may take before its lab is killed and it fails "
+                   "(default 300)")
+    p.add_argument("--timeout-student", type=float, default=None, metavar="S",
+                   help="seconds one submission may take; past it the rest fails unrun "
+                   "(default 1800)")
+    p.add_argument("--work-dir", default=None, metavar="DIR",
+                   help="where lab homes go (kept); the batch runner gives each student one")
 
     p = add("check", cmd_check, "self-check an exercise against your running lab")
     p.add_argument("exercise", metavar="ID")

@@ -1,7 +1,9 @@
 """Reading manifests: a file, a folder (sorted, .yaml/.yml/.json) or ``-`` for standard input.
 
 Multi-document YAML and ``kind: List`` are flattened. Malformed YAML is reported with the
-file and line, before anything reaches the lab.
+file and line, before anything reaches the lab. Files are read through
+:mod:`trafficlab.safe_files`: no symbolic link followed, no device or FIFO, at most 1 MiB, alias
+expansion bounded and duplicate keys refused.
 """
 
 from __future__ import annotations
@@ -13,6 +15,14 @@ from typing import Any
 import yaml
 
 from trafficlab._errors import NotFoundError, ValidationError
+from trafficlab.safe_files import (
+    MAX_BYTES,
+    UnsafeFileError,
+    YamlLimitError,
+    list_files,
+    load_yaml_all,
+    read_text,
+)
 
 __all__ = ["baseline_dir", "load_manifests", "manifests_dir", "parse_manifests"]
 
@@ -32,14 +42,16 @@ def baseline_dir() -> Path:
 def parse_manifests(text: str, source: str = "<stdin>") -> list[Obj]:
     """All objects in a YAML or JSON text, each tagged with where it came from."""
     try:
-        docs = list(yaml.safe_load_all(text))
+        docs = load_yaml_all(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark is not None else source
         problem = getattr(exc, "problem", None) or str(exc)
-        raise ValidationError("(manifest)", None, None, "", f"malformed YAML at {where}: {problem}. "
-                              "Check the indentation and that every 'key: value' has a space "
-                              "after the colon.", source=source) from exc
+        advice = ("Write each key once per mapping and avoid aliases (*name) that repeat "
+                  "large parts." if isinstance(exc, YamlLimitError) else
+                  "Check the indentation and that every 'key: value' has a space after the colon.")
+        raise ValidationError("(manifest)", None, None, "", f"malformed YAML at {where}: "
+                              f"{problem}. {advice}", source=source) from exc
     objects: list[Obj] = []
     for index, doc in enumerate(docs):
         if doc is None:
@@ -59,16 +71,20 @@ def parse_manifests(text: str, source: str = "<stdin>") -> list[Obj]:
 def load_manifests(path: str | Path) -> list[Obj]:
     """Objects from a file, a folder (recursively, in name order) or ``-`` (stdin)."""
     if str(path) == "-":
-        return parse_manifests(sys.stdin.read())
+        text = sys.stdin.read(MAX_BYTES + 1)
+        if len(text) > MAX_BYTES:
+            raise UnsafeFileError("<stdin>", f"the input is over the limit of {MAX_BYTES} "
+                                  "characters", "apply a smaller manifest")
+        return parse_manifests(text)
     p = Path(path)
-    if p.is_dir():
-        files = sorted(f for f in p.rglob("*") if f.suffix in _SUFFIXES and f.is_file())
+    if p.is_dir() and not p.is_symlink():
+        files = list(list_files(p, _SUFFIXES))
         if not files:
             raise NotFoundError(f'no manifests (*.yaml, *.yml, *.json) in folder "{p}"')
         objects: list[Obj] = []
         for f in files:
-            objects.extend(parse_manifests(f.read_text(), str(f)))
+            objects.extend(parse_manifests(read_text(f), str(f)))
         return objects
-    if not p.exists():
+    if not p.exists() and not p.is_symlink():
         raise NotFoundError(f'the path "{p}" does not exist')
-    return parse_manifests(p.read_text(), str(p))
+    return parse_manifests(read_text(p), str(p))

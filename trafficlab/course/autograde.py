@@ -38,6 +38,7 @@ from trafficlab.course.release import (
     source_notebooks,
     write_notebook,
 )
+from trafficlab.grading.report import csv_cell
 
 __all__ = [
     "CellGrade",
@@ -272,12 +273,15 @@ def grades_csv(grades: Sequence[NotebookGrade], source_dir: Path | None = None) 
                 cell_ids.append(gid)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["student", "notebook", "score", "max_score", *cell_ids, "seconds", "error"])
+    writer.writerow([csv_cell(c) for c in ("student", "notebook", "score", "max_score",
+                                            *cell_ids, "seconds", "error")])
     for grade in grades:
         by_id = {c.grade_id: c for c in grade.cells}
         notes = "; ".join(f"{c.grade_id}: {c.note}" for c in grade.cells if c.note)
         error = "; ".join(p for p in (grade.error, notes) if p)
-        writer.writerow([grade.student, grade.notebook, f"{grade.score:g}", f"{grade.max_score:g}",
-                         *[f"{by_id[i].points:g}" if i in by_id else "" for i in cell_ids],
-                         f"{grade.seconds:.1f}", error])
+        # Student, notebook and error texts come from the submission: never a formula.
+        writer.writerow([csv_cell(c) for c in (
+            grade.student, grade.notebook, f"{grade.score:g}", f"{grade.max_score:g}",
+            *[f"{by_id[i].points:g}" if i in by_id else "" for i in cell_ids],
+            f"{grade.seconds:.1f}", error)])
     return buffer.getvalue()

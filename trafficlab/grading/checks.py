@@ -6,7 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-__all__ = ["CheckFailure", "CheckSpec", "NotSubmitted", "check", "checks_of", "run_checks"]
+__all__ = ["CheckFailure", "CheckSpec", "NotSubmitted", "check", "checks_of", "crash_message",
+           "run_checks"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 _ATTR = "__trafficlab_check__"
@@ -91,8 +92,14 @@ def assign_points(specs: list[CheckSpec], total: float | None) -> list[float]:
     return [s.points if s.points is not None else share for s in specs]
 
 
+def crash_message(exc: BaseException) -> str:
+    """How a check that raised something unexpected is reported."""
+    return f"the grader could not run this check: {type(exc).__name__}: {exc}"[:500]
+
+
 def run_checks(specs: list[CheckSpec], points: dict[str, float], ctx: Any) -> list[Any]:
-    """Run checks in order; a failure is feedback, a lab error is reported, never raised."""
+    """Run checks in order; a failure is feedback, a lab error or a crash of the check itself
+    fails only that check, never the exercise or the run."""
     from trafficlab._errors import TrafficLabError
     from trafficlab.grading.report import CheckResult
 
@@ -108,6 +115,10 @@ def run_checks(specs: list[CheckSpec], points: dict[str, float], ctx: Any) -> li
             results.append(CheckResult(spec.name, False, 0.0, worth,
                                        f"the lab failed during this check: {exc.message}",
                                        "", spec.hidden))
+        except Exception as exc:  # one broken check must not cost the others
+            results.append(CheckResult(spec.name, False, 0.0, worth, crash_message(exc),
+                                       "this is the grader's fault or an answer it did not "
+                                       "expect; the other checks still count", spec.hidden))
         else:
             results.append(CheckResult(spec.name, True, worth, worth, spec.success, "",
                                        spec.hidden))

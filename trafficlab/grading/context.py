@@ -13,7 +13,8 @@ from trafficlab._errors import NotFoundError, TrafficLabError, ValidationError
 from trafficlab.gateway.evaluate import Outcome, Request, predict
 from trafficlab.grading.checks import CheckFailure, NotSubmitted
 from trafficlab.lab import Lab
-from trafficlab.manifests import load_manifests, manifests_dir
+from trafficlab.manifests import load_manifests, manifests_dir, parse_manifests
+from trafficlab.safe_files import UnsafeFileError, read_text
 from trafficlab.stats import SplitVerdict, check_split, requests_needed
 from trafficlab.traffic import TrafficResult, send
 
@@ -55,16 +56,37 @@ class GradingContext:
 
     # -- the submission ----------------------------------------------------------------
     def path(self, filename: str) -> Path:
+        """Where a submitted file is, once it is known to be safe to read (see read_text)."""
+        self.read_text(filename)
+        return self.submission / filename
+
+    def read_text(self, filename: str) -> str:
+        """A submitted file's text, read with no link followed, no device, at most 1 MiB.
+
+        A missing file is NotSubmitted; a refused one fails the check with what to do.
+        """
         path = self.submission / filename
-        if not path.is_file():
+        if not path.exists() and not path.is_symlink() and not self.submission.is_symlink():
             raise NotSubmitted(filename)
-        return path
+        try:
+            return read_text(filename, self.submission)
+        except UnsafeFileError as exc:
+            what = "" if exc.name == filename else f" ({exc.name})"
+            raise CheckFailure(f"{filename} was refused{what}: {exc.problem}", subject="",
+                               hint=exc.todo) from exc
+
+    def note(self, key: str, made_by: str) -> Any:
+        """What an earlier check left in ``notes``; a check that depends on it says so."""
+        if key not in self.notes:
+            raise CheckFailure(f"not checked, because the check '{made_by}' did not complete",
+                               subject="", hint=f"make '{made_by}' pass first")
+        return self.notes[key]
 
     def read(self, filename: str) -> list[Obj]:
         """The objects in a submitted file, checked to be the route the exercise is about."""
-        path = self.path(filename)
+        text = self.read_text(filename)
         try:
-            objects = load_manifests(path)
+            objects = parse_manifests(text, filename)
         except ValidationError as exc:
             raise CheckFailure(f"{filename} could not be read: {exc.problem}", subject="",
                                hint="run 'trafficlab review " + filename + "' to see the problem "

@@ -5,13 +5,14 @@ from __future__ import annotations
 import csv
 import html
 import io
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-__all__ = ["CheckResult", "ExerciseResult", "GradeReport", "gradebook_csv"]
+__all__ = ["CheckResult", "ExerciseResult", "GradeReport", "csv_cell", "gradebook_csv"]
 
 
 def _fmt(points: float) -> str:
@@ -143,15 +144,37 @@ class GradeReport:
         return buffer.getvalue()
 
 
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: object) -> str:
+    """A CSV cell a spreadsheet shows as text, never runs as a formula (OWASP's rule).
+
+    A text starting with = + - @ TAB or CR gets a leading apostrophe; numbers stay numbers.
+
+    >>> print(csv_cell('=HYPERLINK("http://x","y")'), csv_cell("-1.5"), csv_cell(3))
+    '=HYPERLINK("http://x","y") -1.5 3
+    """
+    text = "" if value is None else str(value)
+    if text.startswith(_FORMULA_START) and not _NUMBER.fullmatch(text):
+        return "'" + text
+    return text
+
+
 def gradebook_csv(reports: list[GradeReport], exercise_ids: list[str]) -> str:
-    """One row per student: total, then each exercise's score."""
+    """One row per student: total, then each exercise's score, then why any went ungraded.
+
+    Every cell goes through :func:`csv_cell`: a student's folder name is not a formula.
+    """
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(["student", "score", "max_score", *exercise_ids, "error"])
+    writer.writerow([csv_cell(c) for c in ("student", "score", "max_score", *exercise_ids,
+                                            "error")])
     for report in reports:
         by_id = {e.id: e for e in report.exercises}
         errors = "; ".join(f"{e.id}: {e.error}" for e in report.exercises if e.error)
-        writer.writerow([report.student, _fmt(report.score), _fmt(report.max_score),
-                         *[_fmt(by_id[i].score) if i in by_id else "" for i in exercise_ids],
-                         errors])
+        writer.writerow([csv_cell(c) for c in (
+            report.student, _fmt(report.score), _fmt(report.max_score),
+            *[_fmt(by_id[i].score) if i in by_id else "" for i in exercise_ids], errors)])
     return buffer.getvalue()
