@@ -270,9 +270,16 @@ cd notebooks
 `trafficlab check ID` applies your files to your running lab, sends real traffic and says
 what it saw, what it expected and a hint. These are the public checks (`graders/`); the
 instructor's grading runs more, so a full self-check score is a good sign, not the grade.
-`pytest graders/test_canary.py --submission notebooks` runs the same checks under pytest.
+`.venv/bin/pytest graders/test_canary.py --submission notebooks` runs the same checks under
+pytest in a fresh lab of their own. The monitoring and automated-rollout notebooks check
+their Python answers in the notebook itself (`course.check(lab, ...)`).
+
+The exercises (`graders/catalog.yaml` has each one's task):
 
 {exercises}
+## Stop
+
+`make lab-down` stops the lab; `make clean` also removes `.venv` and `.lab`.
 """
 
 
