@@ -17,6 +17,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -243,6 +244,24 @@ def test_no_hidden_check_is_in_the_bundle(bundle: Bundle) -> None:
         assert all(f"def {name}(" in text for name in names)
 
 
+# Each exercise's public checks and their points, as the runner assigns them; with
+# ``skip_hidden`` the instructor's hidden checks are counted in the split but left out.
+WORTHS = (
+    "def worths(skip_hidden):\n"
+    "    import importlib\n"
+    "    from trafficlab.grading.catalog import catalog, load_module\n"
+    "    from trafficlab.grading.checks import assign_points, checks_of\n"
+    "    from trafficlab.course.exercises import EXERCISES\n"
+    "    items = [(e.id, load_module(e), e.points) for e in catalog()]\n"
+    "    items += [(e.id, importlib.import_module(e.module), e.points) for e in EXERCISES.values()]\n"
+    "    out = {}\n"
+    "    for ident, module, total in items:\n"
+    "        specs = checks_of(module)\n"
+    "        pairs = zip(specs, assign_points(specs, total), strict=True)\n"
+    "        out[ident] = {s.name: p for s, p in pairs if not (skip_hidden and s.hidden)}\n"
+    "    return out\n")
+
+
 def test_the_bundles_checks_import_and_collect(bundle: Bundle) -> None:
     """Its own code, from its own folder: every grader imports, none declares a hidden check."""
     script = (
@@ -253,13 +272,19 @@ def test_the_bundles_checks_import_and_collect(bundle: Bundle) -> None:
         "mods = [load_module(e) for e in catalog()]\n"
         "mods += [importlib.import_module(e.module) for e in EXERCISES.values()]\n"
         "specs = [s for m in mods for s in checks_of(m)]\n"
+        f"{WORTHS}"
         "print(json.dumps({'package': trafficlab.__file__, 'graders': str(graders_dir()),\n"
-        "                  'checks': len(specs), 'hidden': [s.name for s in specs if s.hidden]}))\n")
+        "                  'checks': len(specs), 'hidden': [s.name for s in specs if s.hidden],\n"
+        "                  'worths': worths(False)}))\n")
     proc = _py(bundle.path, "-c", script)
     assert proc.returncode == 0, proc.stderr
     seen = json.loads(proc.stdout)
     assert seen["package"].startswith(str(bundle.path)) and seen["graders"].startswith(str(bundle.path))
     assert seen["hidden"] == [] and seen["checks"] >= 40
+    # Each public check is worth in the student's self-check what it is worth in the grade.
+    namespace: dict[str, Any] = {}
+    exec(WORTHS, namespace)
+    assert seen["worths"] == namespace["worths"](True)
     collect = _py(bundle.path, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", "graders")
     assert collect.returncode == 0, collect.stdout + collect.stderr
     collected = [ln for ln in collect.stdout.splitlines() if "::" in ln]
@@ -430,6 +455,8 @@ def test_a_module_without_hidden_checks_is_copied_as_is() -> None:
      "not a top-level function"),
     (GRADER + "\n\nLATE = make_check(hidden=True)\n", "cannot cut out"),
     (GRADER + "\n\n__all__ = ['test_public']  # test_secret is hidden\n", "still named"),
+    (GRADER.replace("@check(points=2)", "@check()"), "no points="),
+    (GRADER.replace("@check(points=2)", "@check(points=None)"), "no points="),
 ])
 def test_an_unsafe_cut_is_refused(source: str, problem: str) -> None:
     with pytest.raises(StripError, match=problem):

@@ -7,8 +7,9 @@ hidden check's message too. The rest of the file is kept byte for byte, so its c
 layout stay as the instructor wrote them.
 
 The cut is refused rather than guessed whenever it could leak or break something: a
-``hidden=`` that is not a literal, a hidden check that is not a top-level function, or the
-name of a removed check still written somewhere in the file.
+``hidden=`` that is not a literal, a hidden check that is not a top-level function, the name
+of a removed check still written somewhere in the file, or a check without declared points
+beside hidden ones (its share of the exercise would change once they are gone).
 """
 
 from __future__ import annotations
@@ -103,6 +104,8 @@ def _hidden_checks(tree: ast.Module, filename: str) -> list[ast.stmt]:
                                  "top-level function; move it to the module's top level")
             hidden.append(node)
             decorators.update(id(d) for d in node.decorator_list)
+    if hidden:
+        _require_points(tree, filename)
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and id(node) not in decorators:
             value = _check_hidden(node)
@@ -111,6 +114,28 @@ def _hidden_checks(tree: ast.Module, filename: str) -> list[ast.stmt]:
                                  "the release cannot cut out; declare it with @check(hidden=True) "
                                  "on a top-level function")
     return hidden
+
+
+def _require_points(tree: ast.Module, filename: str) -> None:
+    """Every check of a module with hidden checks declares its points.
+
+    A check without points shares what the declared ones leave of the exercise's total
+    (:func:`trafficlab.grading.checks.assign_points`); with the hidden checks gone its share
+    would grow, and the self-check would weigh it otherwise than the grade does.
+    """
+    for node in tree.body:
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        for decorator in node.decorator_list:
+            if not _is_check_call(decorator):
+                continue
+            assert isinstance(decorator, ast.Call)
+            points = next((k.value for k in decorator.keywords if k.arg == "points"),
+                          decorator.args[0] if decorator.args else None)
+            if points is None or (isinstance(points, ast.Constant) and points.value is None):
+                raise StripError(f"{filename}:{decorator.lineno}: check {node.name} has no points= in a "
+                                 "module with hidden checks; declare points on every check there, so "
+                                 "the public checks are worth the same in the student bundle")
 
 
 def _span(lines: list[str], stmt: ast.stmt) -> tuple[int, int]:
