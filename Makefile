@@ -18,7 +18,7 @@ help:
 	@echo "make lint        ruff and mypy (strict)"
 	@echo "make golden-check  rewrite the golden files from the code and fail if git sees a change"
 	@echo "make bench       the performance scripts in benchmarks/"
-	@echo "make release     regenerate the student notebooks (notebooks/) from solutions/notebooks/"
+	@echo "make release     regenerate notebooks/ from solutions/notebooks/; build the student bundle release/student/"
 	@echo "make autograde   grade SUBMISSIONS=dir of notebooks, each in its own lab, into GRADES=csv"
 
 venv: $(STAMP)

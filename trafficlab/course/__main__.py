@@ -1,6 +1,6 @@
-"""``python -m trafficlab.course``: release the student notebooks, autograde submissions.
+"""``python -m trafficlab.course``: release the student notebooks and bundle, autograde submissions.
 
-    python -m trafficlab.course release [--check]
+    python -m trafficlab.course release [--check] [--out release/student]
     python -m trafficlab.course autograde SUBMISSIONS [--out grades.csv] [--jobs 2] [--timeout 120]
     python -m trafficlab.course run NOTEBOOK [--out EXECUTED.ipynb]
 """
@@ -18,7 +18,8 @@ from trafficlab.course.execute import CELL_TIMEOUT
 
 
 def _release(args: argparse.Namespace) -> int:
-    from trafficlab.course.release import RELEASE_DIR, check_release, release
+    from trafficlab.course.bundle import BUNDLE_DIR, ReleaseError, build_bundle
+    from trafficlab.course.release import RELEASE_DIR, check_release, release, repo_root
 
     if args.check:
         problems = check_release()
@@ -27,6 +28,15 @@ def _release(args: argparse.Namespace) -> int:
         return 1 if problems else 0
     for path in release():
         print(f"{RELEASE_DIR / path.name} written")
+    out = Path(args.out) if args.out else repo_root() / BUNDLE_DIR
+    try:
+        bundle = build_bundle(out)
+    except ReleaseError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+    cut = sum(len(names) for names in bundle.hidden_checks.values())
+    print(f"{out}: the student bundle, {len(bundle.files)} files; {cut} hidden checks left out of "
+          f"{len(bundle.hidden_checks)} files, no solutions/, tests/ or benchmarks/")
     return 0
 
 
@@ -83,8 +93,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m trafficlab.course",
                                      description="Release and autograde the TrafficLab notebooks.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    p = sub.add_parser("release", help="write notebooks/ from solutions/notebooks/ (nbgrader)")
+    p = sub.add_parser("release", help="write notebooks/ from solutions/notebooks/ (nbgrader), then "
+                       "the student bundle release/student/ (no answers, no hidden checks)")
     p.add_argument("--check", action="store_true", help="only check that notebooks/ is up to date")
+    p.add_argument("--out", default=None,
+                   help="where the bundle goes (default release/student; rebuilt from scratch)")
     p.set_defaults(func=_release)
     p = sub.add_parser("autograde", help="grade a folder of submitted notebooks, each in its own lab")
     p.add_argument("submissions", help="SUBMISSIONS/<student>/.../<notebook>.ipynb")
