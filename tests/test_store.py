@@ -148,3 +148,28 @@ def test_admission_hook_refuses_without_changing_anything() -> None:
     with pytest.raises(ValidationError, match="refused"):
         store.apply([route()])
     assert store.items("HTTPRoute") == []
+
+
+def test_a_write_that_cannot_reach_disk_changes_nothing(tmp_path: Path) -> None:
+    # Issue 12: with the temporary file blocked, a patch failed but memory said weight 0 while
+    # the file (and Envoy) said 5, and the retry answered "patched (no change)".
+    path = tmp_path / "store.json"
+    store = ObjectStore(path)
+    store.apply([route(v2=5)])
+    on_disk, revision = path.read_text(), store.revision
+    (tmp_path / "store.tmp").mkdir()  # the temporary path cannot be written
+
+    with pytest.raises(trafficlab.BackendError, match="nothing was changed"):
+        store.patch(KEY, {"spec": {"rules": [{"backendRefs": [
+            {"name": "task-api-v1", "port": 80, "weight": 100},
+            {"name": "task-api-v2", "port": 80, "weight": 0}]}]}}, "merge")
+    with pytest.raises(trafficlab.BackendError):
+        store.write_statuses({KEY: {"parents": []}})
+
+    assert store.get(KEY)["spec"]["rules"][0]["backendRefs"][1]["weight"] == 5
+    assert "status" not in store.get(KEY) or store.get(KEY)["status"] != {"parents": []}
+    assert (store.revision, path.read_text()) == (revision, on_disk)
+    (tmp_path / "store.tmp").rmdir()
+    [retry] = store.apply([route(v2=0)])
+    assert retry.action == "configured"
+    assert ObjectStore(path).get(KEY)["spec"]["rules"][0]["backendRefs"][1]["weight"] == 0

@@ -6,6 +6,7 @@ the store assigns metadata and keeps them. Status is written only by the reconci
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
@@ -21,6 +22,7 @@ import jsonpatch
 
 from trafficlab._errors import (
     AlreadyExistsError,
+    BackendError,
     ConflictError,
     NotFoundError,
     TrafficLabError,
@@ -192,19 +194,20 @@ class ObjectStore:
     def write_statuses(self, statuses: dict[ObjectKey, Obj]) -> None:
         """Write the status blocks the reconciler computed; unchanged ones are skipped."""
         with self._lock:
-            dirty = False
+            updated = dict(self._objects)
+            revision = self.revision
             for key, status in statuses.items():
-                obj = self._objects.get(key)
+                obj = updated.get(key)
                 if obj is None or obj.get("status") == status:
                     continue
                 obj = copy.deepcopy(obj)
                 obj["status"] = copy.deepcopy(status)
-                self.revision += 1
-                obj["metadata"]["resourceVersion"] = str(self.revision)
-                self._objects[key] = obj
-                dirty = True
-            if dirty:
-                self._save()
+                revision += 1
+                obj["metadata"]["resourceVersion"] = str(revision)
+                updated[key] = obj
+            if revision != self.revision:
+                self._save(updated, revision)
+                self._objects, self.revision = updated, revision
 
     # -- internals ---------------------------------------------------------------------
     def _prepare(self, raw: Obj, default_namespace: str, staged: dict[ObjectKey, Obj]) -> Obj:
@@ -266,21 +269,33 @@ class ObjectStore:
     def _commit(self, staged: dict[ObjectKey, Obj], changes: list[Change]) -> None:
         if not changes:
             return
-        self.revision += 1
+        revision = self.revision + 1
         for change in changes:
             obj = staged.get(change.key)
             if obj is not None:
-                obj["metadata"]["resourceVersion"] = str(self.revision)
-        self._objects = staged
-        self._save()
+                obj["metadata"]["resourceVersion"] = str(revision)
+        # Disk first: a change that cannot be stored is not made in memory either, so the
+        # store, the file and what Envoy serves never disagree.
+        self._save(staged, revision)
+        self._objects, self.revision = staged, revision
 
-    def _save(self) -> None:
+    def _save(self, objects: dict[ObjectKey, Obj], revision: int) -> None:
         if self._path is None:
             return
-        data = {"revision": self.revision, "objects": [o for _, o in sorted(self._objects.items())]}
+        data = {"revision": revision, "objects": [o for _, o in sorted(objects.items())]}
         tmp = self._path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
-        os.replace(tmp, self._path)
+        try:
+            with open(tmp, "w") as out:
+                out.write(json.dumps(data, indent=1, sort_keys=True))
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, self._path)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise BackendError(f"the lab could not save its objects to {self._path} ({exc}); "
+                               "nothing was changed: free some disk space or fix the lab "
+                               "home's permissions, then try again") from exc
 
 
 def _resource(key: ObjectKey) -> str:
