@@ -7,7 +7,7 @@ import socket
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["free_port", "pid_alive", "start_retrying_port_clash"]
+__all__ = ["free_port", "pid_alive", "process_start", "same_process", "start_retrying_port_clash"]
 
 
 def pid_alive(pid: int) -> bool:
@@ -25,6 +25,24 @@ def pid_alive(pid: int) -> bool:
     except (OSError, IndexError):
         return True
     return state != "Z"
+
+
+def process_start(pid: int) -> int | None:
+    """When ``pid`` started (clock ticks since boot, /proc/PID/stat field 22), or None if gone.
+
+    A pid alone names whichever process holds it now; the pair (pid, start) names one process
+    for good, so a recorded pid reused by a stranger is never signalled.
+    """
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return int(fields[19])  # field 22 overall; fields[0] here is field 3 (state)
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def same_process(pid: int, start: int | None) -> bool:
+    """Whether ``pid`` is still the process that had start time ``start`` (and is alive)."""
+    return start is not None and pid_alive(pid) and process_start(pid) == start
 
 
 def free_port(address: str = "127.0.0.1") -> int:

@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 
 from trafficlab._errors import BackendError, LabNotRunningError, TrafficLabError, error_from_dict
 from trafficlab._private import secure_home
-from trafficlab._process import pid_alive
+from trafficlab._process import pid_alive, same_process
 from trafficlab.backends.base import Obj, route_pending
 from trafficlab.controlplane.snapshot import ObjectKey
 from trafficlab.manifests import baseline_dir, load_manifests
@@ -42,7 +42,10 @@ class LocalBackend:
             info = json.loads((self.home / "lab.json").read_text())
         except (OSError, ValueError):
             return None
-        if info.get("backend") != "local" or not pid_alive(int(info.get("pid", 0))):
+        # The pid and its start time together: a lab.json left by a killed daemon must not
+        # make a stranger that reused the pid look like our lab.
+        if info.get("backend") != "local" or not same_process(int(info.get("pid", 0)),
+                                                                info.get("pidStart")):
             return None
         return dict(info)
 
@@ -113,13 +116,13 @@ class LocalBackend:
     def down(self) -> None:
         info = self._info()
         if info is not None:
-            pid = int(info["pid"])
+            pid, start = int(info["pid"]), info.get("pidStart")
             try:
                 self._call("POST", "/shutdown", info=info, timeout=5)
             except TrafficLabError:
-                _signal(pid, signal.SIGTERM)
+                _signal(pid, start, signal.SIGTERM)
             if not _wait_exit(pid, 15):
-                _signal(pid, signal.SIGKILL)
+                _signal(pid, start, signal.SIGKILL)
                 _wait_exit(pid, 5)
         self._reap_leftovers()
         (self.home / "lab.json").unlink(missing_ok=True)
@@ -131,11 +134,13 @@ class LocalBackend:
         except (OSError, ValueError):
             return
         recorded = [pids.get("envoy"), pids.get("prometheus"), *pids.get("pods", {}).values()]
+        starts = pids.get("starts") or {}
         for pid in (int(p) for p in recorded if p):
-            if pid_alive(pid) and _looks_like_ours(pid):
-                _signal(pid, signal.SIGTERM)
+            if same_process(pid, starts.get(str(pid))) and _looks_like_ours(pid):
+                start = starts.get(str(pid))
+                _signal(pid, start, signal.SIGTERM)
                 if not _wait_exit(pid, 5):
-                    _signal(pid, signal.SIGKILL)
+                    _signal(pid, start, signal.SIGKILL)
         (self.home / "pids.json").unlink(missing_ok=True)
 
     # -- the contract ------------------------------------------------------------------
@@ -227,7 +232,10 @@ def _looks_like_ours(pid: int) -> bool:
     return any(name in cmdline for name in ("envoy", "taskapi", "prometheus"))
 
 
-def _signal(pid: int, sig: int) -> None:
+def _signal(pid: int, start: int | None, sig: int) -> None:
+    """Signal ``pid`` only while it is still the process that started at ``start``."""
+    if not same_process(pid, start):
+        return
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.kill(pid, sig)
 

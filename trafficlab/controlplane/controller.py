@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from trafficlab._errors import ProxyError
+from trafficlab._process import process_start
 from trafficlab.controlplane.ports import PortAllocator
 from trafficlab.controlplane.snapshot import ObjectKey, Snapshot
 from trafficlab.controlplane.status import merge_status
@@ -202,9 +203,12 @@ class Controller:
 
     def _write_pids(self) -> None:
         """Record every process this lab started, so ``trafficlab down`` can always end them."""
-        pids = {"envoy": self.proxy.pid,
-                "prometheus": self.prometheus.pid if self.prometheus else None,
-                "pods": self.pods.pids()}
+        pids: dict[str, Any] = {"envoy": self.proxy.pid,
+                                "prometheus": self.prometheus.pid if self.prometheus else None,
+                                "pods": self.pods.pids()}
+        # Start times prove identity later: `down` never signals a pid a stranger now holds.
+        every = [pids["envoy"], pids["prometheus"], *pids["pods"].values()]
+        pids["starts"] = {str(p): process_start(p) for p in every if p}
         path = self.home / "pids.json"
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(pids))

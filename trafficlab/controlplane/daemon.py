@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from trafficlab._private import new_token, secure_home, write_private
+from trafficlab._process import process_start
 from trafficlab.controlplane.controller import Controller
 from trafficlab.controlplane.server import LabServer
 
@@ -71,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
     lab_file = home / "lab.json"
     try:
         controller.start()
-        info = {"backend": "local", "pid": os.getpid(), "api": server.url, "token": token,
+        info = {"backend": "local", "pid": os.getpid(), "pidStart": process_start(os.getpid()),
+                "api": server.url, "token": token,
                 "started": time.time(), "python": sys.executable}
         write_private(lab_file, json.dumps(info))
         server.serve()
