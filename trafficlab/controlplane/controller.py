@@ -24,6 +24,7 @@ from trafficlab.controlplane.ports import PortAllocator
 from trafficlab.controlplane.snapshot import ObjectKey, Snapshot
 from trafficlab.controlplane.status import merge_status
 from trafficlab.controlplane.store import Change, ObjectStore, now_rfc3339
+from trafficlab.controlplane.supervision import Restarter
 from trafficlab.gateway.proxy import EnvoyProxy
 from trafficlab.gateway.translate import translate
 from trafficlab.monitoring.prometheus import PrometheusServer, ScrapeTarget, find_prometheus
@@ -65,6 +66,9 @@ class Controller:
         self.last: ReconcileReport | None = None
         self._stop = threading.Event()
         self._supervisor: threading.Thread | None = None
+        self.envoy_restarts = Restarter("Envoy")
+        self._envoy_down_reported = False
+        self.prometheus_restarts = Restarter("Prometheus")
 
     # -- life cycle --------------------------------------------------------------------
     def _serial(self, fn: Callable[[], T]) -> T:
@@ -169,13 +173,34 @@ class Controller:
             status = copy.deepcopy(status)
             if key.kind == "HTTPRoute":
                 _mark_route_programmed(status, obj, programmed, error)
+            elif key.kind == "Gateway" and not self.proxy.running():
+                _mark_gateway_unserved(status)
             merged[key] = merge_status(obj.get("status"), status, now)
         self.store.write_statuses(merged)
 
     def _supervise(self) -> None:
+        # Only Deployments matter here, re-read when the store changed: copying every object
+        # four times a second cost half a CPU with thousands of routes.
+        seen_revision, deployments = -1, []
+
         def one_pass() -> None:
-            deployments = [o for o in self.store.snapshot().objects if o["kind"] == "Deployment"]
-            if self.pods.probe() or self.pods.sync(deployments):
+            nonlocal seen_revision, deployments
+            if self.store.revision != seen_revision:
+                seen_revision = self.store.revision
+                deployments = self.store.items("Deployment")
+            envoy_alive = self.proxy.running()
+            if not envoy_alive and not self._envoy_down_reported:
+                # First say so (routes and Gateway not Programmed), so nobody waiting on
+                # status mistakes the restarted, still empty Envoy for one serving the config.
+                self._envoy_down_reported = True
+                self._reconcile()
+            revived = self.envoy_restarts.revive(envoy_alive, self._restart_envoy)
+            if revived:
+                self._envoy_down_reported = False
+            if self.prometheus is not None and self.prometheus_restarts.revive(
+                    self.prometheus.running(), self._restart_prometheus):
+                self._update_scrape_targets()
+            if self.pods.probe() or self.pods.sync(deployments) or revived:
                 self._reconcile()
 
         while not self._stop.wait(0.25):
@@ -183,6 +208,15 @@ class Controller:
                 self._serial(one_pass)
             except Exception:  # the supervisor must outlive one bad reconcile
                 log.exception("supervisor pass failed")
+
+    def _restart_envoy(self) -> None:
+        self.proxy.stop()  # forget the dead process; the next reconcile pushes everything
+        self.proxy.start()
+
+    def _restart_prometheus(self) -> None:
+        assert self.prometheus is not None
+        self.prometheus.stop()
+        self._start_prometheus()
 
     def _start_prometheus(self) -> None:
         assert self.prometheus is not None
@@ -235,3 +269,12 @@ def _mark_route_programmed(status: Obj, route: Obj, programmed: bool, error: str
             "type": "Programmed", "status": "True" if ok else "False", "reason": reason,
             "message": message, "observedGeneration": generation,
         })
+
+
+def _mark_gateway_unserved(status: Obj) -> None:
+    """While Envoy is down no listener serves: the Gateway is not Programmed, whatever else."""
+    for item in status.get("conditions", []):
+        if item["type"] == "Programmed":
+            item.update(status="False", reason="Pending",
+                        message="Envoy, the data plane, is not running; TrafficLab is "
+                                "restarting it")

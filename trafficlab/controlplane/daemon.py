@@ -28,7 +28,9 @@ __all__ = ["local_status", "main"]
 def local_status(controller: Controller) -> dict[str, Any]:
     """The lab contract's status document for the local backend."""
     gateways = []
-    all_ready = controller.proxy.pid is not None
+    envoy_up = controller.proxy.running()
+    # Running is not serving: a restarted Envoy is ready once it confirmed a configuration.
+    all_ready = envoy_up and controller.proxy.version is not None
     snapshot = controller.store.snapshot()
     bind = controller.ports.bindings()  # assigned by the reconciler; status only reads
     for gw in snapshot.of_kind("Gateway"):
@@ -44,14 +46,26 @@ def local_status(controller: Controller) -> dict[str, Any]:
                               "url": f"http://{address}:{port}" if port else None})
         gateways.append({"namespace": meta["namespace"], "name": meta["name"], "listeners": listeners})
     pods = controller.pods.pods()
+    prometheus = controller.prometheus
+    problems = []
+    if not envoy_up:
+        problems.append("Envoy is not running; the lab restarts it"
+                        + (f" (last attempt: {controller.envoy_restarts.last_error})"
+                           if controller.envoy_restarts.last_error else ""))
+    if prometheus is not None and not prometheus.running():
+        problems.append("Prometheus is not running; the lab restarts it, and `trafficlab "
+                        "metrics` reads the pods meanwhile")
     return {
         "backend": "local",
         "ready": bool(all_ready and gateways and all(p.ready for p in pods)),
         "gateways": gateways,
-        "prometheus": controller.prometheus.url if controller.prometheus else None,
+        "prometheus": prometheus.url if prometheus is not None and prometheus.running() else None,
         "pods": {"total": len(pods), "ready": sum(1 for p in pods if p.ready)},
         # Only the read-only stats door: the admin API is on an owner-only Unix socket.
-        "envoy": {"pid": controller.proxy.pid, "stats": controller.proxy.stats_address},
+        "envoy": {"pid": controller.proxy.pid if envoy_up else None, "running": envoy_up,
+                  "restarts": controller.envoy_restarts.restarts,
+                  "stats": controller.proxy.stats_address if envoy_up else None},
+        "problems": problems,
     }
 
 

@@ -292,6 +292,10 @@ class PrometheusServer:
                                       f"Its log ends with:\n{self._log_tail()}")
             time.sleep(0.02)
 
+    def running(self) -> bool:
+        """Whether the Prometheus we started is still alive."""
+        return self._proc is not None and self._proc.poll() is None
+
     def stop(self, timeout: float = 5.0) -> None:
         """Stop Prometheus by its PID: SIGTERM, wait ``timeout`` s, then SIGKILL. Idempotent."""
         proc = self._proc

@@ -1,0 +1,71 @@
+"""The lab supervises its parts: Envoy and Prometheus come back when they die, and status is
+honest meanwhile (issue 12: a killed Envoy used to stay dead while status said ready)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from trafficlab import Lab
+from trafficlab.traffic import send
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    the_lab = Lab(tmp_path_factory.mktemp("lab"), backend="local")
+    try:
+        the_lab.up(timeout=60)
+        yield the_lab
+    finally:
+        the_lab.down()
+
+
+def eventually(what: Callable[[], Any], timeout: float = 30.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = what()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.05)
+
+
+def test_a_killed_envoy_is_restarted_and_serves_the_same_configuration(lab: Lab) -> None:
+    before = lab.status()
+    pid = before["envoy"]["pid"]
+    os.kill(pid, signal.SIGKILL)
+
+    after = eventually(lambda: (s := lab.status())["ready"] and s["envoy"]["pid"] != pid
+                       and s["envoy"]["restarts"] >= 1 and s)
+    assert after, lab.status()
+    lab.wait_programmed()
+    result = send(lab.url(), requests=50, concurrency=4)
+    assert Counter(result.by_version) == Counter({"v1": 50})
+
+
+def test_a_killed_prometheus_is_restarted(lab: Lab) -> None:
+    url = lab.status()["prometheus"]
+    if not url:
+        pytest.skip("no Prometheus on this machine")
+    prom = json.loads((lab.home / "pids.json").read_text())["prometheus"]
+    assert "prometheus" in _cmdline(Path(f"/proc/{prom}"))
+    os.kill(prom, signal.SIGKILL)
+
+    back = eventually(lambda: (s := lab.status())["prometheus"] and s)
+    assert back and back["ready"], lab.status()
+
+
+def _cmdline(proc: Path) -> str:
+    try:
+        return (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
