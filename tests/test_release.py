@@ -102,6 +102,7 @@ def test_bundle_holds_the_lab_and_no_instructor_material(bundle: Bundle) -> None
     for nb in (bundle.path / "notebooks").glob("*.ipynb"):
         assert nb.read_bytes() == (ROOT / "notebooks" / nb.name).read_bytes()
     assert "solutions/" not in (bundle.path / "notebooks" / "README.md").read_text()
+    assert os.access(bundle.path / "cluster" / "kind" / "diagnose.sh", os.X_OK)  # modes kept
     readme = (bundle.path / "README.md").read_text()
     for needed in ("make lab-up", "jupyter lab notebooks/", "trafficlab check canary", "`review`"):
         assert needed in readme
@@ -376,6 +377,17 @@ def test_a_symlink_into_solutions_is_refused(repo_copy: Path, tmp_path: Path, wh
     previous.parent.mkdir(parents=True)
     previous.write_text("the last good bundle")
     with pytest.raises(ReleaseError, match="symlink"):
+        build_bundle(root=repo_copy)
+    assert previous.read_text() == "the last good bundle"
+
+
+def test_a_check_that_cannot_be_cut_keeps_the_last_bundle(repo_copy: Path) -> None:
+    grader = repo_copy / "graders" / "test_canary.py"
+    grader.write_text(grader.read_text().replace("hidden=True", "hidden=bool(1)"))
+    previous = repo_copy / "release" / "student" / "README.md"
+    previous.parent.mkdir(parents=True)
+    previous.write_text("the last good bundle")
+    with pytest.raises(StripError, match=r"graders/test_canary\.py"):
         build_bundle(root=repo_copy)
     assert previous.read_text() == "the last good bundle"
 
