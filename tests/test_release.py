@@ -2,9 +2,10 @@
 
 The bundle is built into a temporary folder, then searched for every solution line and every
 hidden check's name and messages, taken from the instructor's files by this test's own reading
-(not by the builder's). Its own code collects its graders with pytest and, against a real lab,
-passes ``trafficlab check canary`` with the reference answer. The builder's trust rules (where
-it deletes, symlinks) are tried on a copy of the repository.
+(not by the builder's). Its own code (a bare venv that imports TrafficLab from the bundle only,
+nothing pip-installed) collects its graders with pytest and, against a real lab whose daemon
+and pods run that code too, passes ``trafficlab check canary`` with the reference answer. The
+builder's trust rules (where it deletes, symlinks) are tried on a copy of the repository.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -45,17 +47,38 @@ NOT_ANSWERS = {
 INPUTS = ("cluster/manifests", "graders/review/flawed")
 
 
-def _env(bundle: Path) -> dict[str, str]:
-    """The bundle's own code first on the path; nothing installed from it."""
+def _python(bundle: Path) -> Path:
+    """An interpreter that imports TrafficLab from the bundle and nothing from this checkout.
+
+    A bare venv (no pip, nothing installed) whose one ``.pth`` file puts the bundle first and
+    this environment's site-packages after it, for the third-party packages only: the editable
+    install of this checkout is a finder its own ``.pth`` starts, which this venv never reads.
+    Unlike PYTHONPATH it holds under ``python -I``, as the lab daemon and the pods run, so the
+    whole lab runs the bundle's code.
+    """
+    venv = bundle.parent / "venv"
+    if not venv.exists():
+        subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True,
+                       timeout=120)
+        paths = sysconfig.get_paths()
+        site = subprocess.run([str(venv / "bin" / "python"), "-c",
+                               "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                              capture_output=True, text=True, check=True, timeout=60).stdout.strip()
+        lines = dict.fromkeys([str(bundle), paths["purelib"], paths["platlib"]])
+        Path(site, "trafficlab-bundle.pth").write_text("\n".join(lines) + "\n")
+    return venv / "bin" / "python"
+
+
+def _env() -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
-    env["PYTHONPATH"] = str(bundle)
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     return env
 
 
 def _py(bundle: Path, *args: str, cwd: Path | None = None,
         timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, *args], cwd=cwd or bundle, env=_env(bundle),
+    """Run the bundle's code, from the bundle (``python -m`` from its root); nothing installed."""
+    return subprocess.run([str(_python(bundle)), *args], cwd=cwd or bundle, env=_env(),
                           capture_output=True, text=True, timeout=timeout)
 
 
@@ -102,6 +125,7 @@ def test_bundle_holds_the_lab_and_no_instructor_material(bundle: Bundle) -> None
     for nb in (bundle.path / "notebooks").glob("*.ipynb"):
         assert nb.read_bytes() == (ROOT / "notebooks" / nb.name).read_bytes()
     assert "solutions/" not in (bundle.path / "notebooks" / "README.md").read_text()
+    assert os.access(bundle.path / "cluster" / "kind" / "diagnose.sh", os.X_OK)  # modes kept
     readme = (bundle.path / "README.md").read_text()
     for needed in ("make lab-up", "jupyter lab notebooks/", "trafficlab check canary", "`review`"):
         assert needed in readme
@@ -276,7 +300,7 @@ def test_the_bundles_checks_import_and_collect(bundle: Bundle) -> None:
         "print(json.dumps({'package': trafficlab.__file__, 'graders': str(graders_dir()),\n"
         "                  'checks': len(specs), 'hidden': [s.name for s in specs if s.hidden],\n"
         "                  'worths': worths(False)}))\n")
-    proc = _py(bundle.path, "-c", script)
+    proc = _py(bundle.path, "-I", "-c", script)  # -I: as the lab daemon and the pods run
     assert proc.returncode == 0, proc.stderr
     seen = json.loads(proc.stdout)
     assert seen["package"].startswith(str(bundle.path)) and seen["graders"].startswith(str(bundle.path))
@@ -302,6 +326,13 @@ def test_trafficlab_check_passes_from_the_bundle(bundle: Bundle, tmp_path: Path)
              cwd=work)
     try:
         assert up.returncode == 0, up.stderr
+        # The daemon and the pods run the bundle's interpreter, so the bundle's code (above).
+        pids = json.loads((home / "pids.json").read_text())
+        lab_pids = [json.loads((home / "lab.json").read_text())["pid"], *pids.get("pods", {}).values()]
+        assert len(lab_pids) >= 3
+        for pid in lab_pids:
+            argv0 = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode()
+            assert argv0 == str(_python(bundle.path)), (pid, argv0)
         check = _py(bundle.path, "-m", "trafficlab.cli", "--home", str(home), "check", "canary",
                     "-o", "json", cwd=work)
         assert check.returncode == 0, check.stdout + check.stderr
@@ -376,6 +407,17 @@ def test_a_symlink_into_solutions_is_refused(repo_copy: Path, tmp_path: Path, wh
     previous.parent.mkdir(parents=True)
     previous.write_text("the last good bundle")
     with pytest.raises(ReleaseError, match="symlink"):
+        build_bundle(root=repo_copy)
+    assert previous.read_text() == "the last good bundle"
+
+
+def test_a_check_that_cannot_be_cut_keeps_the_last_bundle(repo_copy: Path) -> None:
+    grader = repo_copy / "graders" / "test_canary.py"
+    grader.write_text(grader.read_text().replace("hidden=True", "hidden=bool(1)"))
+    previous = repo_copy / "release" / "student" / "README.md"
+    previous.parent.mkdir(parents=True)
+    previous.write_text("the last good bundle")
+    with pytest.raises(StripError, match=r"graders/test_canary\.py"):
         build_bundle(root=repo_copy)
     assert previous.read_text() == "the last good bundle"
 

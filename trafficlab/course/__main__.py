@@ -18,7 +18,8 @@ from trafficlab.course.execute import CELL_TIMEOUT
 
 
 def _release(args: argparse.Namespace) -> int:
-    from trafficlab.course.bundle import BUNDLE_DIR, ReleaseError, build_bundle
+    from trafficlab._errors import TrafficLabError
+    from trafficlab.course.bundle import BUNDLE_DIR, build_bundle
     from trafficlab.course.release import RELEASE_DIR, check_release, release, repo_root
 
     if args.check:
@@ -31,7 +32,7 @@ def _release(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else repo_root() / BUNDLE_DIR
     try:
         bundle = build_bundle(out)
-    except ReleaseError as exc:
+    except TrafficLabError as exc:  # where it goes, a symlink, a check that cannot be cut
         print(f"error: {exc.message}", file=sys.stderr)
         return 1
     cut = sum(len(names) for names in bundle.hidden_checks.values())

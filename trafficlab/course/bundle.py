@@ -36,7 +36,14 @@ import yaml
 
 from trafficlab._errors import TrafficLabError
 from trafficlab.course.public_checks import strip_hidden_checks
-from trafficlab.course.release import SOURCE_DIR, release, repo_root
+from trafficlab.course.release import (
+    SOURCE_DIR,
+    notebook_text,
+    read_notebook,
+    repo_root,
+    source_notebooks,
+    student_version,
+)
 
 __all__ = ["BUNDLE_DIR", "STUDENT_TARGETS", "Bundle", "ReleaseError", "build_bundle"]
 
@@ -291,54 +298,66 @@ def _student_readme(root: Path) -> str:
 STUDENT_GITIGNORE = ".venv/\n.lab/\n__pycache__/\n*.pyc\n*.egg-info/\n.pytest_cache/\nnotebooks/.lab/\n"
 
 
+def _contents(src: Path, files: list[Path], bundle: Bundle) -> dict[Path, str | None]:
+    """What each file of the bundle holds (``None``: a copy of the instructor's file).
+
+    All of it is worked out before anything is deleted or written, so a refusal (a hidden
+    check that cannot be cut, a Makefile without a student target) leaves the last bundle be.
+    """
+    index = _identifier_index(src, files)
+    contents: dict[Path, str | None] = {}
+    for rel in files:
+        if rel == _REVIEW_README:
+            contents[rel] = review_readme((src / rel).read_text(encoding="utf-8"))
+        elif rel.suffix == ".py":
+            public = strip_hidden_checks((src / rel).read_text(encoding="utf-8"), str(rel),
+                                         used_elsewhere=_elsewhere(index, rel))
+            if public.checks:
+                bundle.hidden_checks[str(rel)] = public.checks
+            contents[rel] = public.text
+        elif rel.suffix == ".md" and rel.parts[0] in ("lessons", "docs"):
+            contents[rel] = student_markdown((src / rel).read_text(encoding="utf-8"))
+        else:
+            contents[rel] = None
+    # The student notebooks, by the same steps as notebooks/; never what a run left there.
+    for path in source_notebooks(src / SOURCE_DIR):
+        contents[Path("notebooks") / path.name] = notebook_text(student_version(read_notebook(path)))
+    for extra in sorted((src / "notebooks").glob("*.md")):
+        if extra.is_symlink() or not extra.is_file():
+            raise ReleaseError(f"notebooks/{extra.name} is not a regular file; the release copies "
+                               "only regular files: replace it with the file itself")
+        contents[Path("notebooks") / extra.name] = student_markdown(extra.read_text(encoding="utf-8"))
+    contents[Path("README.md")] = _student_readme(src)
+    contents[Path("Makefile")] = student_makefile((src / "Makefile").read_text(encoding="utf-8"))
+    contents[Path("pyproject.toml")] = student_pyproject((src / "pyproject.toml").read_text(encoding="utf-8"))
+    contents[Path(".gitignore")] = STUDENT_GITIGNORE
+    return contents
+
+
 def build_bundle(out: Path | None = None, root: Path | None = None) -> Bundle:
     """Build the student bundle from the repository ``root`` into ``out`` (default ``release/student``).
 
-    Returns what was written. Raises :class:`ReleaseError` (nothing is deleted first) when the
-    output folder is not the release's own, or when what would be copied holds a symlink or
-    instructor material.
+    Returns what was written. Raises :class:`ReleaseError` or
+    :class:`~trafficlab.course.public_checks.StripError`, before anything is deleted, when
+    the output folder is not the release's own or when what would be copied holds a symlink,
+    instructor material, or a hidden check that cannot be cut out safely.
     """
     src = (root or repo_root()).resolve()
     files = [f for tree in _TREES for f in _walk(src, Path(tree))]
-    dest = _prepare(out if out is not None else src / BUNDLE_DIR, src)
-    bundle = Bundle(dest)
-    index = _identifier_index(src, files)
-    for rel in files:
+    bundle = Bundle(Path())
+    contents = _contents(src, files, bundle)
+    bundle.path = dest = _prepare(out if out is not None else src / BUNDLE_DIR, src)
+    for rel, text in contents.items():
         target = dest / rel
         target.parent.mkdir(parents=True, exist_ok=True)
-        if rel == _REVIEW_README:
-            target.write_text(review_readme((src / rel).read_text(encoding="utf-8")), encoding="utf-8")
-        elif rel.suffix == ".py":
-            text = (src / rel).read_text(encoding="utf-8")
-            public = strip_hidden_checks(text, str(rel), used_elsewhere=_elsewhere(index, rel))
-            if public.checks:
-                bundle.hidden_checks[str(rel)] = public.checks
-            target.write_text(public.text, encoding="utf-8")
-        elif rel.suffix == ".md" and rel.parts[0] in ("lessons", "docs"):
-            target.write_text(student_markdown((src / rel).read_text(encoding="utf-8")), encoding="utf-8")
-        else:
+        if text is None:
             shutil.copyfile(src / rel, target)
-        shutil.copymode(src / rel, target)
-        bundle.files.append(rel)
-    # The student notebooks, by the same steps as notebooks/; never what a run left there.
-    for path in release(src / SOURCE_DIR, dest / "notebooks"):
-        bundle.files.append(path.relative_to(dest))
-    for extra in (src / "notebooks").glob("*.md"):
-        if not extra.is_symlink() and extra.is_file():
-            (dest / "notebooks" / extra.name).write_text(
-                student_markdown(extra.read_text(encoding="utf-8")), encoding="utf-8")
-            bundle.files.append(Path("notebooks") / extra.name)
-    written = {
-        Path("README.md"): _student_readme(src),
-        Path("Makefile"): student_makefile((src / "Makefile").read_text(encoding="utf-8")),
-        Path("pyproject.toml"): student_pyproject((src / "pyproject.toml").read_text(encoding="utf-8")),
-        Path(".gitignore"): STUDENT_GITIGNORE,
-    }
-    for rel, text in written.items():
-        (dest / rel).write_text(text, encoding="utf-8")
-        bundle.files.append(rel)
+        else:
+            target.write_text(text, encoding="utf-8")
+        if (src / rel).is_file() and rel in files:
+            shutil.copymode(src / rel, target)
+    bundle.files = sorted(contents)
     _verify(dest)
-    bundle.files.sort()
     return bundle
 
 
