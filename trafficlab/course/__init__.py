@@ -9,9 +9,10 @@ In a notebook::
     lab.check("canary")                      # the self-check
 
 For the instructor: ``python -m trafficlab.course release`` writes ``notebooks/`` from
-``solutions/notebooks/``, and ``python -m trafficlab.course autograde DIR`` grades a folder
-of submitted notebooks (see :mod:`trafficlab.course.release` and
-:mod:`trafficlab.course.autograde`).
+``solutions/notebooks/`` and builds the student bundle ``release/student/`` (no answers, no
+hidden checks), and ``python -m trafficlab.course autograde DIR`` grades a folder of
+submitted notebooks (see :mod:`trafficlab.course.release`, :mod:`trafficlab.course.bundle`
+and :mod:`trafficlab.course.autograde`).
 """
 
 from __future__ import annotations
