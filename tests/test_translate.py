@@ -420,3 +420,30 @@ def test_merge_status_pairs_listeners_and_parents() -> None:
             {"type": "Programmed", "status": "True"}]}]}, "T5")
     assert gateway["listeners"][0]["conditions"][0]["lastTransitionTime"] == "T0"
     assert gateway["listeners"][0]["attachedRoutes"] == 2
+
+
+@pytest.mark.parametrize(("addresses", "accepted", "programmed"), [
+    ([{"type": "IPAddress", "value": "127.0.0.1"}], ("True", "Accepted"), ("True", "Programmed")),
+    ([{"type": "IPAddress"}], ("True", "Accepted"), ("True", "Programmed")),  # any: ours
+    ([{"type": "IPAddress", "value": "10.1.2.3"}], ("True", "Accepted"),
+     ("False", "AddressNotUsable")),
+    ([{"type": "Hostname", "value": "gw.example.com"}], ("False", "UnsupportedAddress"),
+     ("True", "Programmed")),
+])
+def test_requested_addresses_the_lab_cannot_honour_are_reported(
+        addresses: list[dict[str, str]], accepted: tuple[str, str],
+        programmed: tuple[str, str]) -> None:
+    # GatewaySpec.addresses: "If a value is set in the spec and the requested address is
+    # invalid or unavailable, the implementation MUST indicate this in ... Conditions."
+    snapshot = load_snapshot(TESTDATA / "baseline.in.yaml")
+    objects = []
+    for obj in snapshot.objects:
+        if obj["kind"] == "Gateway":
+            obj = {**obj, "spec": {**obj["spec"], "addresses": addresses}}
+        objects.append(obj)
+    result = translate(dataclasses.replace(snapshot, objects=tuple(objects)))
+    gw = _status(result, "Gateway", "default", "task-api-gateway")
+    got = [(c["status"], c["reason"]) for c in
+           (_cond(gw["conditions"], "Accepted"), _cond(gw["conditions"], "Programmed"))]
+    assert got == [accepted, programmed]
+    assert gw["addresses"] == [{"type": "IPAddress", "value": "127.0.0.1"}]

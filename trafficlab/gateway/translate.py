@@ -348,7 +348,21 @@ class _Translator:
             accepted = condition("Accepted", False, "ListenersNotValid",
                                  f"No listener is valid ({_names(invalid)}); "
                                  "see status.listeners.", gen)
-        if programmed:
+        bound = sorted({x.bind[0] for x in programmed if x.bind})
+        unsupported, unusable = _address_problems(state.obj, bound)
+        if unsupported and accepted["status"] == "True":
+            # GatewaySpec.addresses: an address the implementation cannot honour "MUST" be
+            # reported in the Gateway's conditions; UnsupportedAddress is the type's reason.
+            accepted = condition("Accepted", False, "UnsupportedAddress",
+                                 f"{'; '.join(unsupported)}. TrafficLab's local gateway binds "
+                                 "IPAddress 127.0.0.1 only: remove spec.addresses or ask "
+                                 "for that address.", gen)
+        if programmed and unusable:
+            prog = condition("Programmed", False, "AddressNotUsable",
+                             f"{'; '.join(unusable)}; the listeners stay on "
+                             f"{', '.join(bound)} only. Remove spec.addresses or ask for "
+                             "127.0.0.1.", gen)
+        elif programmed:
             where = ", ".join(sorted({f"{x.bind[0]}:{x.bind[1]} (port {x.port})"
                                       for x in programmed if x.bind}))
             prog = condition("Programmed", True, "Programmed", f"Envoy listens on {where}.", gen)
@@ -358,9 +372,8 @@ class _Translator:
         else:
             prog = condition("Programmed", False, "Invalid",
                              "The Gateway has no valid listener to program.", gen)
-        addresses = sorted({x.bind[0] for x in programmed if x.bind})
         return {
-            "addresses": [{"type": _address_type(a), "value": a} for a in addresses],
+            "addresses": [{"type": _address_type(a), "value": a} for a in bound],
             "conditions": [accepted, prog],
             "listeners": listener_statuses,
         }
@@ -1098,6 +1111,25 @@ def _unique(items: Iterable[str]) -> list[str]:
 
 def _names(listeners: Iterable[_Listener]) -> str:
     return ", ".join(x.name for x in listeners)
+
+
+def _address_problems(gateway: Obj, bound: list[str]) -> tuple[list[str], list[str]]:
+    """The requested ``spec.addresses`` this gateway cannot honour: (unsupported, unusable).
+
+    A type other than IPAddress is unsupported; an IPAddress with a value the lab has not
+    bound is unusable; an IPAddress without a value asks for any address, and gets ours.
+    """
+    unsupported: list[str] = []
+    unusable: list[str] = []
+    for i, address in enumerate((gateway.get("spec") or {}).get("addresses") or []):
+        kind = str(address.get("type") or "IPAddress")
+        value = address.get("value")
+        where = f"spec.addresses[{i}]"
+        if kind != "IPAddress":
+            unsupported.append(f"{where}.type: {kind} addresses are not supported")
+        elif value and str(value) not in bound:
+            unusable.append(f"{where}.value: {value} is not an address this lab can bind")
+    return unsupported, unusable
 
 
 def _address_type(address: str) -> str:
