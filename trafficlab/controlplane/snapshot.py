@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,8 +56,15 @@ class Snapshot:
         return [o for o in self.objects if o.get("kind") == kind]
 
     def get(self, kind: str, namespace: str, name: str) -> Obj | None:
+        return self._index.get((kind, namespace, name))
+
+    @functools.cached_property
+    def _index(self) -> dict[tuple[str, str, str], Obj]:
+        # Built once per snapshot: status writing looks up every object, and a scan per
+        # lookup made a patch among 5,000 routes cost seconds.
+        index: dict[tuple[str, str, str], Obj] = {}
         for obj in self.objects:
             meta = obj.get("metadata", {})
-            if (obj.get("kind"), meta.get("name"), meta.get("namespace", "")) == (kind, name, namespace):
-                return obj
-        return None
+            index.setdefault((str(obj.get("kind")), str(meta.get("namespace", "")),
+                              str(meta.get("name"))), obj)
+        return index

@@ -286,7 +286,8 @@ class ObjectStore:
         tmp = self._path.with_suffix(".tmp")
         try:
             with open(tmp, "w") as out:
-                out.write(json.dumps(data, indent=1, sort_keys=True))
+                # Compact, so json's C encoder writes it (indent= falls back to Python's).
+                out.write(json.dumps(data, sort_keys=True, separators=(",", ":")))
                 out.flush()
                 os.fsync(out.fileno())
             os.replace(tmp, self._path)
