@@ -9,7 +9,13 @@ The hierarchy, so callers know what to catch::
     ├── ConflictError        a patch or apply that cannot be reconciled with what is stored
     ├── LabNotRunningError   a command that needs a running lab found none in its home
     ├── ProxyError           Envoy did not start, or did not load a configuration in time
-    └── BackendError         the backend (local processes, kind cluster) could not do what was asked
+    ├── BackendError         the backend (local processes, kind cluster) could not do what was asked
+    ├── MonitoringError      Prometheus could not be started or queried, or a source is empty
+    ├── UsageError           an option out of range (also a ValueError, for library callers)
+    │   ├── GenerateError    the options of `trafficlab generate` do not describe a route
+    │   └── PolicyError      a rollout policy setting is missing or invalid (names the field)
+    └── ReleaseError         the student bundle cannot be built as asked
+        └── StripError       a grader's hidden checks cannot be cut out safely
 
 Every message is a sentence that names the object and says what to do next.
 """
@@ -20,10 +26,16 @@ __all__ = [
     "AlreadyExistsError",
     "BackendError",
     "ConflictError",
+    "GenerateError",
     "LabNotRunningError",
+    "MonitoringError",
     "NotFoundError",
+    "PolicyError",
     "ProxyError",
+    "ReleaseError",
+    "StripError",
     "TrafficLabError",
+    "UsageError",
     "ValidationError",
 ]
 
@@ -141,3 +153,38 @@ def error_from_dict(data: dict[str, object]) -> TrafficLabError:
 
 def _opt(value: object) -> str | None:
     return None if value is None else str(value)
+
+
+class MonitoringError(TrafficLabError):
+    """Prometheus could not be started or queried, or a metrics source has nothing to read."""
+
+    reason = "ServiceUnavailable"
+
+
+class UsageError(TrafficLabError, ValueError):
+    """An option or setting out of range: the command line or the caller must change it."""
+
+    reason = "BadRequest"
+
+
+class GenerateError(UsageError):
+    """The options do not describe a route (a weight out of range, an option the kind ignores)."""
+
+
+class PolicyError(UsageError):
+    """A rollout setting is missing or invalid; ``field`` names it as the policy file spells it."""
+
+    def __init__(self, field: str, message: str, *, source: str = "") -> None:
+        self.field = field
+        where = f"{source}: " if source else ""
+        super().__init__(f"{where}{field}: {message}")
+
+
+class ReleaseError(TrafficLabError):
+    """The bundle cannot be built as asked (where it goes, or what would be copied)."""
+
+    reason = "Invalid"
+
+
+class StripError(ReleaseError):
+    """A grader module whose hidden checks cannot be cut out safely."""

@@ -46,6 +46,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar, cast
 from urllib.parse import urlsplit
 
+from trafficlab._errors import UsageError
+
 if TYPE_CHECKING:
     from rich.table import Table
 
@@ -742,15 +744,15 @@ def _collect(
 def _check_options(requests: int | None, duration: float | None, concurrency: int,
                    rate: float | None, timeout: float) -> None:
     if requests is not None and requests < 0:
-        raise ValueError(f"requests must be >= 0, got {requests}")
+        raise UsageError(f"requests must be >= 0, got {requests}")
     if duration is not None and not duration > 0:
-        raise ValueError(f"duration must be > 0 seconds, got {duration}")
+        raise UsageError(f"duration must be > 0 seconds, got {duration}")
     if concurrency < 1:
-        raise ValueError(f"concurrency must be >= 1, got {concurrency}")
+        raise UsageError(f"concurrency must be >= 1, got {concurrency}")
     if rate is not None and not rate > 0:
-        raise ValueError(f"rate must be > 0 requests/s, got {rate}")
+        raise UsageError(f"rate must be > 0 requests/s, got {rate}")
     if not timeout > 0:
-        raise ValueError(f"timeout must be > 0 seconds, got {timeout}")
+        raise UsageError(f"timeout must be > 0 seconds, got {timeout}")
 
 
 async def asend(

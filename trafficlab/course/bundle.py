@@ -34,7 +34,7 @@ from pathlib import Path
 
 import yaml
 
-from trafficlab._errors import TrafficLabError
+from trafficlab._errors import ReleaseError
 from trafficlab.course.public_checks import strip_hidden_checks
 from trafficlab.course.release import (
     SOURCE_DIR,
@@ -60,12 +60,6 @@ _JUNK_SUFFIXES = (".pyc", ".pyo", ".egg-info")
 _REVIEW_README = Path("graders") / "review" / "flawed" / "README.md"
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _TEXT_SUFFIXES = (".py", ".ipynb", ".md", ".yaml", ".yml", ".toml", ".txt", ".sh", ".json")
-
-
-class ReleaseError(TrafficLabError):
-    """The bundle cannot be built as asked (where it goes, or what would be copied)."""
-
-    reason = "Invalid"
 
 
 @dataclass

@@ -19,17 +19,11 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from trafficlab._errors import TrafficLabError
+from trafficlab._errors import StripError
 
 __all__ = ["PublicSource", "StripError", "strip_hidden_checks"]
 
 _BLANK_RUN = re.compile(r"\n{4,}")
-
-
-class StripError(TrafficLabError):
-    """A grader module whose hidden checks cannot be cut out safely."""
-
-    reason = "Invalid"
 
 
 @dataclass

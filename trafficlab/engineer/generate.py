@@ -40,7 +40,7 @@ from typing import Any
 
 import yaml
 
-from trafficlab._errors import TrafficLabError
+from trafficlab._errors import GenerateError
 from trafficlab.engineer.facts import (
     BETA_HEADER,
     DEFAULT_GATEWAY,
@@ -78,12 +78,6 @@ GENERATE_KINDS = ("canary", "progressive", "blue-green", "ab", "premium", "premi
 OUTPUTS = ("yaml", "commands", "all")
 DEFAULT_STAGES = (Decimal(10), Decimal(25), Decimal(50), Decimal(100))
 _MAX_WEIGHT = 1_000_000  # BackendRef.weight maximum (CRD)
-
-
-class GenerateError(TrafficLabError):
-    """The options do not describe a route (a weight out of range, an option the kind ignores)."""
-
-    reason = "BadRequest"
 
 
 # -- options -------------------------------------------------------------------------------

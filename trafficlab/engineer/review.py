@@ -74,13 +74,12 @@ from trafficlab.engineer.model import (
     precedence_key,
 )
 from trafficlab.manifests import parse_manifests
-from trafficlab.resources import KINDS, find_problems
+from trafficlab.resources import GATEWAY_GROUP, KINDS, find_problems
 
 __all__ = ["CODES", "SEVERITIES", "Finding", "ReviewReport", "review_objects", "review_paths",
            "review_route"]
 
 Obj = dict[str, Any]
-GATEWAY_GROUP = "gateway.networking.k8s.io"
 SEVERITIES = ("error", "warning", "info")
 _SUFFIXES = (".yaml", ".yml", ".json")
 

@@ -24,7 +24,6 @@ spec text they come from, are in comments next to the code. In short:
 from __future__ import annotations
 
 import ipaddress
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -51,19 +50,20 @@ from trafficlab.gateway.ir import (
 )
 from trafficlab.gateway.precedence import MatchRef, match_sort_key, matches_of
 from trafficlab.gateway.regex import regex_problem
+from trafficlab.resources import GATEWAY_GROUP, parse_duration
 
 __all__ = ["TranslateResult", "parse_duration_ms", "translate"]
 
 Obj = dict[str, Any]
 
-GATEWAY_GROUP = "gateway.networking.k8s.io"
+# One home for each: the API group's name and the GEP-2257 duration grammar (which the
+# validation of timeouts uses too).
+parse_duration_ms = parse_duration
 _HTTPROUTE_KIND = {"group": GATEWAY_GROUP, "kind": "HTTPRoute"}
 # Kubernetes labels every Namespace with its own name; selectors may rely on it.
 _NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 _REDIRECT_CODES = (301, 302, 303, 307, 308)  # HTTPRequestRedirectFilter.statusCode enum
 _SCHEME_PORTS = {"http": 80, "https": 443}
-_DURATION = re.compile(r"(\d+)(ms|h|m|s)")
-_DURATION_MS = {"h": 3_600_000, "m": 60_000, "s": 1000, "ms": 1}
 _FORBIDDEN_IN_HEADER_VALUE = frozenset("\r\n\0")
 
 
@@ -90,18 +90,6 @@ def translate(snapshot: Snapshot) -> TranslateResult:
     ('7', {}, ())
     """
     return _Translator(snapshot).run()
-
-
-def parse_duration_ms(value: str) -> int:
-    """A Gateway API duration (GEP-2257: ``1h``, ``10s``, ``500ms``, ``1h2m``) in milliseconds.
-
-    >>> parse_duration_ms("1m30s"), parse_duration_ms("500ms"), parse_duration_ms("0s")
-    (90000, 500, 0)
-    """
-    parts = _DURATION.findall(value)
-    if not parts or "".join(n + u for n, u in parts) != value:
-        raise ValueError(f"{value!r} is not a Gateway API duration such as 10s, 500ms or 1h2m")
-    return sum(int(n) * _DURATION_MS[u] for n, u in parts)
 
 
 # --------------------------------------------------------------------------------------

@@ -36,7 +36,7 @@ from typing import Any
 
 import yaml
 
-from trafficlab._errors import TrafficLabError
+from trafficlab._errors import MonitoringError
 from trafficlab._process import free_port, start_retrying_port_clash
 
 __all__ = [
@@ -73,12 +73,6 @@ _RETENTION = "2h"
 # Prometheus label names (https://prometheus.io/docs/concepts/data_model/).
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _PR_SET_PDEATHSIG = 1
-
-
-class MonitoringError(TrafficLabError):
-    """Prometheus could not be started or queried, or a metrics source has nothing to read."""
-
-    reason = "ServiceUnavailable"
 
 
 @dataclass(frozen=True)

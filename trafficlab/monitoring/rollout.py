@@ -63,7 +63,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from trafficlab._errors import TrafficLabError
+from trafficlab._errors import PolicyError, TrafficLabError
 from trafficlab._process import pid_alive
 from trafficlab.monitoring.metrics import (
     MetricsReport,
@@ -111,17 +111,6 @@ _ACTIVE = ("starting", "progressing", "paused")
 _SOURCES = ("auto", "prometheus", "direct")
 # A state file whose heartbeat is older than this belongs to a rollout that is gone.
 _STALE_S = 10.0
-
-
-class PolicyError(TrafficLabError):
-    """A rollout setting is missing or invalid; ``field`` names it as the policy file spells it."""
-
-    reason = "BadRequest"
-
-    def __init__(self, field: str, message: str, *, source: str = "") -> None:
-        self.field = field
-        where = f"{source}: " if source else ""
-        super().__init__(f"{where}{field}: {message}")
 
 
 # -- the policy ------------------------------------------------------------------------------

@@ -14,12 +14,13 @@ kinds against hand-written schemas of the fields a lab uses.
 from __future__ import annotations
 
 from ._gateway_rules import parse_duration
-from ._kinds import KINDS, KindInfo, resolve_kind
+from ._kinds import GATEWAY_GROUP, KINDS, KindInfo, resolve_kind
 from ._pod_limits import check_pod_limits
 from ._problems import Problem
 from ._validate import find_problems, validate
 
 __all__ = [
+    "GATEWAY_GROUP",
     "KINDS",
     "KindInfo",
     "Problem",

@@ -95,7 +95,7 @@ def parse_duration(text: str) -> int:
     """
     parts = _DURATION_PART.findall(text)
     if not parts or "".join(n + u for n, u in parts) != text:
-        raise ValueError(f"not a duration: {text!r}")
+        raise ValueError(f"{text!r} is not a Gateway API duration such as 10s, 500ms or 1h2m")
     return sum(int(n) * _UNIT_MS[u] for n, u in parts)
 
 
