@@ -11,6 +11,7 @@ The hierarchy, so callers know what to catch::
     ├── ProxyError           Envoy did not start, or did not load a configuration in time
     ├── BackendError         the backend (local processes, kind cluster) could not do what was asked
     ├── MonitoringError      Prometheus could not be started or queried, or a source is empty
+    ├── UnsafeFileError      a file refused unread: a link, not a regular file, too large
     ├── UsageError           an option out of range (also a ValueError, for library callers)
     │   ├── GenerateError    the options of `trafficlab generate` do not describe a route
     │   └── PolicyError      a rollout policy setting is missing or invalid (names the field)
@@ -35,6 +36,7 @@ __all__ = [
     "ReleaseError",
     "StripError",
     "TrafficLabError",
+    "UnsafeFileError",
     "UsageError",
     "ValidationError",
 ]
@@ -159,6 +161,18 @@ class MonitoringError(TrafficLabError):
     """Prometheus could not be started or queried, or a metrics source has nothing to read."""
 
     reason = "ServiceUnavailable"
+
+
+class UnsafeFileError(TrafficLabError):
+    """A file was refused: a symbolic link, not a regular file, too large, or a strange name."""
+
+    reason = "Forbidden"
+
+    def __init__(self, name: str, problem: str, todo: str) -> None:
+        self.name = name
+        self.problem = problem
+        self.todo = todo
+        super().__init__(f"{name}: {problem}; {todo}")
 
 
 class UsageError(TrafficLabError, ValueError):

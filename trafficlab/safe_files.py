@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from trafficlab._errors import TrafficLabError
+from trafficlab._errors import UnsafeFileError
 
 __all__ = ["MAX_ALIAS_NODES", "MAX_BYTES", "UnsafeFileError", "YamlLimitError", "check_name",
            "list_files", "load_yaml", "load_yaml_all", "read_bytes", "read_text"]
@@ -30,18 +30,6 @@ MAX_BYTES = 1024 * 1024
 # a real manifest uses a handful of aliases; a "billion laughs" file needs billions.
 MAX_ALIAS_NODES = 100_000
 _FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
-
-
-class UnsafeFileError(TrafficLabError):
-    """A file was refused: a symbolic link, not a regular file, too large, or a strange name."""
-
-    reason = "Forbidden"
-
-    def __init__(self, name: str, problem: str, todo: str) -> None:
-        self.name = name
-        self.problem = problem
-        self.todo = todo
-        super().__init__(f"{name}: {problem}; {todo}")
 
 
 class YamlLimitError(yaml.YAMLError):
