@@ -12,10 +12,12 @@ from typing import Any
 
 import yaml
 
+from trafficlab._errors import UnsafeFileError
 from trafficlab.course.exercises import AnswerContext
 from trafficlab.course.observe import set_env
 from trafficlab.grading.checks import CheckFailure, check
 from trafficlab.manifests import baseline_dir, load_manifests
+from trafficlab.safe_files import load_yaml, read_text
 
 FILE = "rollout-policy.yaml"
 STEPS = (10, 50, 100)
@@ -75,9 +77,12 @@ def test_policy_reads(ctx: AnswerContext) -> None:
     if not path.is_file():
         raise CheckFailure(f"not submitted: {FILE} is missing", subject="",
                            hint=f"run the cell that starts with %%writefile {FILE}")
-    text = path.read_text()
     try:
-        settings = yaml.safe_load(text)
+        text = read_text(FILE, ctx.directory)
+    except UnsafeFileError as exc:
+        raise CheckFailure(f"{FILE} was refused: {exc.problem}", subject="", hint=exc.todo) from exc
+    try:
+        settings = load_yaml(text)
     except yaml.YAMLError:
         settings = "?"  # load_policy says what is wrong, with the line
     if not settings:

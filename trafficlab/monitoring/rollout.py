@@ -63,7 +63,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from trafficlab._errors import PolicyError, TrafficLabError
+from trafficlab._errors import PolicyError, TrafficLabError, UnsafeFileError
 from trafficlab._process import pid_alive
 from trafficlab.monitoring.metrics import (
     MetricsReport,
@@ -76,6 +76,7 @@ from trafficlab.monitoring.metrics import (
     sample_lab_pods,
     wait_scraped,
 )
+from trafficlab.safe_files import load_yaml, read_text
 
 if TYPE_CHECKING:
     from trafficlab.lab import Lab
@@ -326,11 +327,13 @@ def load_policy(source: str | os.PathLike[str] | Mapping[str, Any], *,
         if ("\n" not in text and path.suffix.lower() in (".yaml", ".yml", ".json")) or path.is_file():
             label = path.name
             try:
-                text = path.read_text()
+                text = read_text(path)
+            except UnsafeFileError as exc:
+                raise PolicyError("policy", f"cannot read it: {exc.message}") from exc
             except OSError as exc:
                 raise PolicyError("policy", f"cannot read {path}: {exc.strerror or exc}") from exc
         try:
-            data = yaml.safe_load(text)
+            data = load_yaml(text)  # duplicate keys and alias bombs are refused with the line
         except yaml.YAMLError as exc:
             raise PolicyError("policy", f"not valid YAML: {exc}", source=label) from exc
     if data is None:
