@@ -14,11 +14,17 @@ import yaml
 
 from trafficlab._errors import NotFoundError
 
-__all__ = ["Exercise", "catalog", "exercise", "graders_dir", "load_module"]
+__all__ = ["DEFAULT_APPLIES", "Exercise", "catalog", "exercise", "graders_dir", "load_module"]
 
 
 def graders_dir() -> Path:
     return Path(__file__).resolve().parents[2] / "graders"
+
+
+# What a submission may change unless its exercise says otherwise: the route the gateway
+# already uses. Anything else in a student's file (a Deployment with env, a Gateway, another
+# route) is reported and never applied.
+DEFAULT_APPLIES: tuple[tuple[str, str], ...] = (("HTTPRoute", "task-api"),)
 
 
 @dataclass(frozen=True)
@@ -28,6 +34,18 @@ class Exercise:
     points: float
     files: tuple[str, ...]
     task: str
+    #: (kind, name) of each object, in namespace default, the grader applies from the files.
+    applies: tuple[tuple[str, str], ...] = DEFAULT_APPLIES
+
+    def grades(self, obj: dict[str, Any]) -> bool:
+        """Whether ``obj`` from a student's file is one this exercise applies."""
+        meta = obj.get("metadata") or {}
+        namespace = meta.get("namespace") or "default"
+        return namespace == "default" and (str(obj.get("kind")), str(meta.get("name"))) in (
+            self.applies)
+
+    def describe_applies(self) -> str:
+        return ", ".join(f"{kind} {name}" for kind, name in self.applies)
 
     @property
     def module_name(self) -> str:
@@ -38,7 +56,10 @@ class Exercise:
 def catalog() -> tuple[Exercise, ...]:
     data: dict[str, Any] = yaml.safe_load((graders_dir() / "catalog.yaml").read_text())
     return tuple(Exercise(id=str(e["id"]), title=str(e["title"]), points=float(e["points"]),
-                          files=tuple(e["files"]), task=str(e["task"]).strip())
+                          files=tuple(e["files"]), task=str(e["task"]).strip(),
+                          applies=tuple((str(a["kind"]), str(a["name"]))
+                                        for a in e["applies"]) if "applies" in e
+                          else DEFAULT_APPLIES)
                  for e in data["exercises"])
 
 

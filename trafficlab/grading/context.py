@@ -11,6 +11,7 @@ from typing import Any
 
 from trafficlab._errors import NotFoundError, TrafficLabError, ValidationError
 from trafficlab.gateway.evaluate import Outcome, Request, predict
+from trafficlab.grading.catalog import Exercise, exercise
 from trafficlab.grading.checks import CheckFailure, NotSubmitted
 from trafficlab.lab import Lab
 from trafficlab.manifests import load_manifests, manifests_dir, parse_manifests
@@ -53,6 +54,8 @@ class GradingContext:
         self.include_hidden = include_hidden
         self.applied: dict[str, list[Obj]] = {}
         self.notes: dict[str, Any] = {}
+        #: Objects of the student's files this exercise does not apply, said once each.
+        self.notices: list[str] = []
 
     # -- the submission ----------------------------------------------------------------
     def path(self, filename: str) -> Path:
@@ -91,6 +94,7 @@ class GradingContext:
             raise CheckFailure(f"{filename} could not be read: {exc.problem}", subject="",
                                hint="run 'trafficlab review " + filename + "' to see the problem "
                                "with its line") from exc
+        objects = self._in_scope(filename, objects)
         routes = [o for o in objects if o.get("kind") == "HTTPRoute"]
         if not any(o.get("metadata", {}).get("name") == ROUTE for o in routes):
             names = ", ".join(f"{o.get('kind')}/{o.get('metadata', {}).get('name')}"
@@ -99,6 +103,29 @@ class GradingContext:
                                "the exercise edits the route the gateway already uses: keep "
                                "metadata.name: task-api", subject="")
         return objects
+
+    def _in_scope(self, filename: str, objects: list[Obj]) -> list[Obj]:
+        """The objects this exercise grades; every other one becomes a notice, unapplied.
+
+        A submission changes only what its exercise asks for: a Deployment, a Gateway or a
+        second route in the file would otherwise run in (or reshape) the grader's lab.
+        """
+        try:
+            item = exercise(self.exercise)
+        except NotFoundError:  # a notebook's own exercise: the default scope
+            item = Exercise(self.exercise, self.exercise, 0.0, (), "")
+        kept = []
+        for obj in objects:
+            if item.grades(obj):
+                kept.append(obj)
+                continue
+            meta = obj.get("metadata") or {}
+            what = f"{obj.get('kind')} {meta.get('namespace') or 'default'}/{meta.get('name')}"
+            notice = (f"{filename}: {what} was not applied: this exercise grades only "
+                      f"{item.describe_applies()} (namespace default)")
+            if notice not in self.notices:
+                self.notices.append(notice)
+        return kept
 
     def apply_file(self, filename: str) -> list[Obj]:
         """Apply a submitted file to the lab, all or nothing, and wait until Envoy serves it."""

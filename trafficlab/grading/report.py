@@ -42,6 +42,8 @@ class ExerciseResult:
     checks: list[CheckResult] = field(default_factory=list)
     max_score: float = 0.0
     error: str | None = None
+    #: What the grader did not do with the submission, and why (objects it did not apply).
+    notices: list[str] = field(default_factory=list)
 
     @property
     def score(self) -> float:
@@ -55,22 +57,23 @@ class ExerciseResult:
         """The result as a student may see it: hidden checks left out."""
         shown = [c for c in self.checks if not c.hidden]
         return ExerciseResult(self.id, self.title, shown,
-                              sum(c.max_points for c in shown), self.error)
+                              sum(c.max_points for c in shown), self.error, list(self.notices))
 
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "title": self.title, "score": self.score,
                 "max_score": self.max_score, "passed": self.passed, "error": self.error,
-                "checks": [c.to_dict() for c in self.checks]}
+                "checks": [c.to_dict() for c in self.checks], "notices": list(self.notices)}
 
     # -- for people --------------------------------------------------------------------
     def summary(self) -> str:
         """Otter-like text: all passed, or each failing check with its message and hint."""
         head = f"{self.id} results: {_fmt(self.score)}/{_fmt(self.max_score)} points"
+        notes = "".join(f"\n  note: {n}" for n in self.notices)
         if self.error:
-            return f"{head}\n  grading could not run: {self.error}"
+            return f"{head}\n  grading could not run: {self.error}{notes}"
         if self.passed:
-            return f"{head}. All checks passed!"
-        lines = [head]
+            return f"{head}. All checks passed!{notes}"
+        lines = [head, *(f"  note: {n}" for n in self.notices)]
         for c in self.checks:
             mark = "✔" if c.passed else "✘"
             lines.append(f"  {mark} {c.name} ({_fmt(c.points)}/{_fmt(c.max_points)})")
@@ -99,6 +102,8 @@ class ExerciseResult:
                  + (" — all checks passed!" if self.passed else ""))
         if self.error:
             title += f"<br>grading could not run: {html.escape(self.error)}"
+        for notice in self.notices:
+            title += f"<br><i>note: {html.escape(notice)}</i>"
         return f"<div>{title}<table>{''.join(rows)}</table></div>"
 
     def table(self) -> Table:

@@ -67,6 +67,7 @@ def run_exercise(lab: Lab, submission: Path, item: Exercise, *,
         result.error = f"the exercise's setup failed: {crash_message(exc)}"
         return result
     result.checks = run_checks(specs, by_name, ctx)
+    result.notices = list(ctx.notices)
     return result
 
 
