@@ -26,7 +26,8 @@ from trafficlab.controlplane.status import merge_status
 from trafficlab.controlplane.store import Change, ObjectStore, now_rfc3339
 from trafficlab.controlplane.supervision import Restarter
 from trafficlab.gateway.proxy import EnvoyProxy
-from trafficlab.gateway.translate import translate
+from trafficlab.gateway.quarantine import envoy_validator, find_refused_routes, refused_status, without
+from trafficlab.gateway.translate import TranslateResult, translate
 from trafficlab.monitoring.prometheus import PrometheusServer, ScrapeTarget, find_prometheus
 from trafficlab.workloads.pods import PodManager, admit_deployment
 
@@ -154,6 +155,8 @@ class Controller:
             except ProxyError as exc:
                 error = exc.message
                 log.error("Envoy rejected revision %s: %s", base.revision, exc.message)
+                if self.proxy.running():
+                    result, error = self._serve_without_refused_routes(snapshot, result, error)
             self._write_statuses(snapshot, result.statuses, programmed=error is None, error=error)
             self._update_scrape_targets()
             self._write_pids()
@@ -161,6 +164,27 @@ class Controller:
                                      result.warnings, error)
             self.last = report
             return report
+
+    def _serve_without_refused_routes(self, snapshot: Snapshot, result: TranslateResult,
+                                      error: str) -> tuple[TranslateResult, str | None]:
+        """Leave out the routes Envoy refuses and push the rest; statuses say which and why."""
+        culprits = find_refused_routes(snapshot, envoy_validator(self.proxy.binary))
+        if not culprits:
+            return result, error
+        retry = translate(without(snapshot, list(culprits)))
+        try:
+            self.proxy.push(retry.ir)
+        except ProxyError as exc:
+            return result, exc.message
+        statuses = dict(retry.statuses)
+        warnings = list(retry.warnings)
+        for key, reason in culprits.items():
+            route = snapshot.get(key.kind, key.namespace, key.name) or {}
+            statuses[key] = refused_status(result.statuses.get(key), route, reason)
+            warnings.append(f"{key}: Envoy refuses the configuration it produces ({reason}); "
+                            "it is left out and every other route keeps serving.")
+            log.error("left out %s, which Envoy refuses: %s", key, reason)
+        return TranslateResult(retry.ir, statuses, tuple(warnings)), None
 
     def _write_statuses(self, snapshot: Snapshot, statuses: dict[ObjectKey, Obj], *,
                         programmed: bool, error: str | None) -> None:

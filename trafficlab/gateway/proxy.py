@@ -231,6 +231,11 @@ class EnvoyProxy:
         return self._proc.pid if self._proc is not None else None
 
     @property
+    def binary(self) -> Path:
+        """The Envoy executable this proxy runs."""
+        return self._binary if self._binary is not None else find_envoy()
+
+    @property
     def admin_socket(self) -> Path | None:
         """The Unix socket of Envoy's admin API (mode 0600), or None when not running."""
         return self._admin
@@ -254,7 +259,7 @@ class EnvoyProxy:
         """
         if self._proc is not None:
             raise ProxyError(f"Envoy is already running (pid {self._proc.pid}).")
-        binary = self._binary if self._binary is not None else find_envoy()
+        binary = self.binary
         deadline = time.monotonic() + timeout
         # The 500 listener's port is picked in _prepare and bound by Envoy a moment later.
         def attempt() -> None:
