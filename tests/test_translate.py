@@ -10,6 +10,7 @@ review the diff before committing.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
 from pathlib import Path
@@ -447,3 +448,34 @@ def test_requested_addresses_the_lab_cannot_honour_are_reported(
            (_cond(gw["conditions"], "Accepted"), _cond(gw["conditions"], "Programmed"))]
     assert got == [accepted, programmed]
     assert gw["addresses"] == [{"type": "IPAddress", "value": "127.0.0.1"}]
+
+
+@pytest.mark.parametrize(("namespaces", "problem"), [
+    ({"from": "Selector"}, "is required when allowedRoutes.namespaces.from is Selector"),
+    ({"from": "Selector", "selector": {"matchExpressions": [
+        {"key": "team", "operator": "Equals", "values": ["a"]}]}}, "'Equals' is not one of"),
+    ({"from": "Selector", "selector": {"matchExpressions": [
+        {"key": "team", "operator": "In"}]}}, "In needs at least one value"),
+    ({"from": "Selector", "selector": {"matchExpressions": [
+        {"key": "team", "operator": "Exists", "values": ["a"]}]}}, "Exists takes no values"),
+])
+def test_a_listener_whose_route_selector_cannot_select_is_not_programmed(
+        namespaces: dict[str, Any], problem: str) -> None:
+    snapshot = load_snapshot(TESTDATA / "baseline.in.yaml")
+    objects = []
+    for obj in snapshot.objects:
+        if obj["kind"] == "Gateway":
+            obj = copy.deepcopy(obj)
+            obj["spec"]["listeners"][0]["allowedRoutes"] = {"namespaces": namespaces}
+        objects.append(obj)
+    result = translate(dataclasses.replace(snapshot, objects=tuple(objects)))
+    gw = _status(result, "Gateway", "default", "task-api-gateway")
+    (listener,) = gw["listeners"]
+    programmed = _cond(listener["conditions"], "Programmed")
+    assert (programmed["status"], programmed["reason"]) == ("False", "Invalid")
+    assert problem in programmed["message"]
+    assert "spec.listeners[0].allowedRoutes.namespaces.selector" in programmed["message"]
+    assert _cond(gw["conditions"], "Programmed")["status"] == "False"
+    assert result.ir.listeners == () or all(not li.virtual_hosts for li in result.ir.listeners)
+    accepted = _cond(_route_conditions(result, "task-api"), "Accepted")
+    assert accepted["status"] == "False"

@@ -112,6 +112,7 @@ class _Listener:
     kind_errors: list[str] = field(default_factory=list)
     unsupported: str | None = None  # why Accepted=False, if so
     conflict: str | None = None  # why Conflicted=True, if so
+    invalid: str | None = None  # why Programmed=False though accepted (a bad route selector)
     bind: tuple[str, int] | None = None
     attached: set[str] = field(default_factory=set)
 
@@ -129,7 +130,7 @@ class _Listener:
 
     @property
     def valid(self) -> bool:
-        return self.unsupported is None and self.conflict is None
+        return self.unsupported is None and self.conflict is None and self.invalid is None
 
     @property
     def programmed(self) -> bool:
@@ -279,6 +280,10 @@ class _Translator:
                           f"{listener.protocol}, which TrafficLab does not serve; it is ignored.")
             else:
                 self._route_kinds(listener, where)
+                listener.invalid = _namespaces_problem(listener.allowed_routes, where)
+                if listener.invalid:
+                    self.warn(f"Gateway {ns}/{name}: listener {listener.name} serves nothing: "
+                              f"{listener.invalid}")
             listener.bind = self.snapshot.bind.get((ns, name, listener.port))
             listeners.append(listener)
         # Listeners sharing a port must differ in hostname ("Distinct Listeners" in the Gateway
@@ -377,7 +382,9 @@ class _Translator:
                                  f"Conflicted: {listener.conflict}; none of them is served.", gen)
         else:
             accepted = condition("Accepted", True, "Accepted", "The listener is accepted.", gen)
-        if not listener.valid:
+        if listener.invalid:
+            programmed = condition("Programmed", False, "Invalid", listener.invalid, gen)
+        elif not listener.valid:
             programmed = condition("Programmed", False, "Invalid",
                                    "The listener is not accepted; see its Accepted condition.", gen)
         elif listener.bind is None:
@@ -1041,6 +1048,30 @@ def _covers(general: str, specific: str) -> bool:
     never "example.com" itself.
     """
     return general == specific or (general.startswith("*.") and specific.endswith(general[1:]))
+
+
+_SELECTOR_OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist")
+
+
+def _namespaces_problem(allowed_routes: Obj, where: str) -> str | None:
+    """Why a listener's ``allowedRoutes.namespaces`` cannot select anything, or None."""
+    namespaces = allowed_routes.get("namespaces") or {}
+    if namespaces.get("from") != "Selector":
+        return None
+    at = f"{where}.allowedRoutes.namespaces.selector"
+    selector = namespaces.get("selector")
+    if selector is None:
+        return f"{at} is required when allowedRoutes.namespaces.from is Selector"
+    for i, expr in enumerate(selector.get("matchExpressions") or []):
+        op, values = expr.get("operator"), expr.get("values") or []
+        if op not in _SELECTOR_OPERATORS:
+            return (f"{at}.matchExpressions[{i}].operator: {op!r} is not one of "
+                    f"{', '.join(_SELECTOR_OPERATORS)}")
+        if op in ("In", "NotIn") and not values:
+            return f"{at}.matchExpressions[{i}].values: {op} needs at least one value"
+        if op in ("Exists", "DoesNotExist") and values:
+            return f"{at}.matchExpressions[{i}].values: {op} takes no values"
+    return None
 
 
 def _selects(selector: Obj | None, labels: Mapping[str, str]) -> bool:
