@@ -69,3 +69,36 @@ def _cmdline(proc: Path) -> str:
         return (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
     except OSError:
         return ""
+
+
+def test_the_data_plane_outlives_the_daemon_and_the_next_up_adopts_it(
+        tmp_path: Path) -> None:
+    # Issue 12: the daemon killed took Envoy, every pod and Prometheus with it (97,293 refused).
+    lab = Lab(tmp_path / "lab", backend="local")
+    try:
+        lab.up(timeout=60)
+        before = json.loads((lab.home / "pids.json").read_text())
+        daemon = json.loads((lab.home / "lab.json").read_text())["pid"]
+        url = lab.url()
+        os.kill(daemon, signal.SIGKILL)
+        assert eventually(lambda: not Path(f"/proc/{daemon}/status").exists()
+                          or "zombie" in Path(f"/proc/{daemon}/status").read_text())
+
+        served = send(url, requests=100, concurrency=4)  # no daemon: Envoy and pods serve on
+        assert Counter(served.by_version) == Counter({"v1": 100})
+
+        status = lab.up(timeout=60)
+        after = json.loads((lab.home / "pids.json").read_text())
+        assert status["ready"] and lab.url() == url
+        assert after["envoy"] == before["envoy"]
+        assert sorted(after["pods"].values()) == sorted(before["pods"].values())
+        lab.apply({"apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+                   "metadata": {"name": "task-api", "namespace": "default"},
+                   "spec": {"parentRefs": [{"name": "task-api-gateway"}], "rules": [
+                       {"backendRefs": [{"name": "task-api-v2", "port": 80}]}]}})
+        lab.wait_programmed()
+        assert Counter(send(url, requests=50, concurrency=4).by_version) == Counter({"v2": 50})
+    finally:
+        lab.down()
+    for pid in [after["envoy"], *after["pods"].values()]:
+        assert not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text()

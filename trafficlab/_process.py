@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import socket
+import time
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["free_port", "pid_alive", "process_start", "same_process", "start_retrying_port_clash"]
+__all__ = ["end_process", "free_port", "pid_alive", "process_start", "same_process",
+           "start_retrying_port_clash"]
 
 
 def pid_alive(pid: int) -> bool:
@@ -43,6 +47,22 @@ def process_start(pid: int) -> int | None:
 def same_process(pid: int, start: int | None) -> bool:
     """Whether ``pid`` is still the process that had start time ``start`` (and is alive)."""
     return start is not None and pid_alive(pid) and process_start(pid) == start
+
+
+def end_process(pid: int, start: int | None, *, grace: float = 5.0) -> None:
+    """SIGTERM the process (pid, start), SIGKILL it after ``grace`` s; never a stranger.
+
+    For processes this lab started but is not the parent of (adopted after a daemon restart):
+    there is no Popen to wait on, so the pair is polled until the process is gone.
+    """
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        if not same_process(pid, start):
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, sig)
+        deadline = time.monotonic() + (grace if sig == signal.SIGTERM else 5.0)
+        while same_process(pid, start) and time.monotonic() < deadline:
+            time.sleep(0.02)
 
 
 def free_port(address: str = "127.0.0.1") -> int:

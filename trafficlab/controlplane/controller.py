@@ -56,7 +56,8 @@ class Controller:
         self.home = home
         self.store = ObjectStore(home / "store.json", admit=admit_deployment)
         self.pods = PodManager(home)
-        self.proxy = EnvoyProxy(home / "envoy", envoy_binary)
+        # No parent-death signal: Envoy keeps serving if the daemon dies; the next one adopts it.
+        self.proxy = EnvoyProxy(home / "envoy", envoy_binary, die_with_parent=False)
         self.ports = PortAllocator(preferred=preferred_ports)
         binary = find_prometheus()
         self.prometheus = PrometheusServer(home / "prometheus", binary) if binary else None
@@ -78,7 +79,8 @@ class Controller:
         return self._worker.submit(fn).result()
 
     def start(self) -> None:
-        self._serial(self.proxy.start)
+        if not self._serial(self._adopt_data_plane):
+            self._serial(self.proxy.start)
         self.reconcile()
         if self.prometheus is not None:
             try:
@@ -259,6 +261,30 @@ class Controller:
             targets.append(ScrapeTarget(job="envoy", address=self.proxy.stats_address, labels={}))
         self.prometheus.set_targets(targets)
 
+    def _adopt_data_plane(self) -> bool:
+        """Take over the Envoy and pods a previous daemon of this home left serving.
+
+        True when Envoy was adopted (the caller then does not start one). Pods are adopted on
+        their own: with Envoy gone they still serve once a new Envoy is configured.
+        """
+        try:
+            recorded = json.loads((self.home / "pids.json").read_text())
+        except (OSError, ValueError):
+            return False
+        starts = recorded.get("starts") or {}
+        pods = self.pods.adopt(list(recorded.get("podRecords") or []))
+        envoy = recorded.get("envoy")
+        start = starts.get(str(envoy)) if envoy else None
+        adopted = bool(envoy and start is not None and self.proxy.adopt(int(envoy), int(start)))
+        if adopted:
+            listening = self.proxy.listener_ports()  # "ns/gateway/port" -> local port
+            self.ports.adopt({(ns, gw, int(port)): local for name, local in listening.items()
+                              for ns, gw, port in [name.split("/")]})
+        if adopted or pods:
+            log.warning("adopted the data plane left running: Envoy %s, %d pod(s)",
+                        envoy if adopted else "restarted", pods)
+        return adopted
+
     def _write_pids(self) -> None:
         """Record every process this lab started, so ``trafficlab down`` can always end them."""
         pids: dict[str, Any] = {"envoy": self.proxy.pid,
@@ -267,6 +293,7 @@ class Controller:
         # Start times prove identity later: `down` never signals a pid a stranger now holds.
         every = [pids["envoy"], pids["prometheus"], *pids["pods"].values()]
         pids["starts"] = {str(p): process_start(p) for p in every if p}
+        pids["podRecords"] = self.pods.records()
         path = self.home / "pids.json"
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(pids))

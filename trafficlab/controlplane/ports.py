@@ -101,6 +101,12 @@ class PortAllocator:
             taken.add(local)
         return self.bindings()
 
+    def adopt(self, bound: dict[tuple[str, str, int], int]) -> None:
+        """Keep the bindings an adopted Envoy already listens on (their clients keep their URLs)."""
+        for key, local in bound.items():
+            if claim_port(local):
+                self._bound[key] = local
+
     def bindings(self) -> dict[tuple[str, str, int], tuple[str, int]]:
         """The bindings the last ``assign`` made (read-only: for status)."""
         return {key: (self.address, local) for key, local in self._bound.items()}

@@ -57,7 +57,13 @@ from typing import Any
 from urllib.parse import quote
 
 from trafficlab._errors import ProxyError
-from trafficlab._process import free_port, start_retrying_port_clash
+from trafficlab._process import (
+    end_process,
+    free_port,
+    pid_alive,
+    same_process,
+    start_retrying_port_clash,
+)
 from trafficlab.gateway.envoy import (
     CDS_FILE,
     INTERNAL_500_LISTENER,
@@ -117,6 +123,19 @@ def _is_script(path: Path) -> bool:
             return fh.read(2) == b"#!"
     except OSError:
         return False
+
+
+# Envoy's parent when it must outlive the daemon: writes Envoy's pid, passes TERM/INT on,
+# and exits with Envoy's status once Envoy is gone.
+_KEEPER = """pid_file=$1; shift
+"$@" &
+child=$!
+echo "$child" > "$pid_file"
+trap 'kill -TERM "$child" 2>/dev/null' TERM INT
+status=1
+while kill -0 "$child" 2>/dev/null; do wait "$child"; status=$?; done
+exit "$status"
+"""
 
 
 def _parent_death_signal() -> Callable[[], None] | None:
@@ -211,6 +230,9 @@ class EnvoyProxy:
         self._concurrency = concurrency
         self._die_with_parent = die_with_parent
         self._proc: subprocess.Popen[bytes] | None = None
+        self._envoy_pid: int | None = None  # Envoy's own pid when a keeper shell is its parent
+        # An Envoy a previous daemon started and left serving: (pid, start time) proves it.
+        self._adopted: tuple[int, int] | None = None
         self._admin: Path | None = None  # the admin API's Unix socket, once Envoy is live
         self._conn: _UnixHTTPConnection | None = None
         self._files: dict[str, _File] = {}
@@ -228,7 +250,9 @@ class EnvoyProxy:
     @property
     def pid(self) -> int | None:
         """PID of the Envoy we started, or None when not running."""
-        return self._proc.pid if self._proc is not None else None
+        if self._proc is not None:
+            return self._envoy_pid or self._proc.pid
+        return self._adopted[0] if self._adopted is not None else None
 
     @property
     def binary(self) -> Path:
@@ -249,7 +273,35 @@ class EnvoyProxy:
 
     def running(self) -> bool:
         """Whether the Envoy we started is still alive."""
+        if self._adopted is not None:
+            return same_process(*self._adopted)
         return self._proc is not None and self._proc.poll() is None
+
+    def adopt(self, pid: int, start: int) -> bool:
+        """Take over an Envoy this workdir's earlier owner started and left serving.
+
+        The data plane outlives its control plane: a new daemon finds the Envoy that kept
+        serving the last configuration and drives it, instead of starting over. False (and
+        nothing changed) when that process is not the one recorded or does not answer.
+        """
+        if self._proc is not None or not same_process(pid, start):
+            return False
+        try:
+            boot = json.loads((self.workdir / "bootstrap.json").read_text())
+            ports = {li["name"]: int(li["address"]["socket_address"]["port_value"])
+                     for li in boot["static_resources"]["listeners"]}
+        except (OSError, ValueError, KeyError, TypeError):
+            return False
+        self._admin = Path(boot["admin"]["address"]["pipe"]["path"])
+        if not self._ready():
+            self._forget()
+            return False
+        self._adopted = (pid, start)
+        self.internal_port = ports.get(INTERNAL_500_LISTENER)
+        self.stats_port = ports.get(STATS_LISTENER)
+        self._files = {}  # unknown: the next push rewrites every file (same resources: no-op)
+        self.version = None
+        return True
 
     def start(self, timeout: float = 10.0) -> None:
         """Start Envoy with an empty configuration and wait until its admin API says LIVE.
@@ -306,6 +358,12 @@ class EnvoyProxy:
             args += ["--base-id", str(self._base_id)]
         if self._concurrency is not None:
             args += ["--concurrency", str(self._concurrency)]
+        pid_file = self.workdir / "envoy.pid"
+        pid_file.unlink(missing_ok=True)
+        if not self._die_with_parent:
+            # Envoy asks for a parent-death signal itself as it starts: to outlive the daemon
+            # it needs a parent that does, a shell that only waits for it and passes TERM on.
+            args = ["/bin/sh", "-c", _KEEPER, "envoy-keeper", str(pid_file), *args]
         with (self.workdir / "envoy.out").open("wb") as out:
             try:
                 self._proc = subprocess.Popen(
@@ -314,9 +372,13 @@ class EnvoyProxy:
                 )
             except OSError as exc:
                 raise ProxyError(f"Envoy could not be started from {binary}: {exc}.") from exc
-        (self.workdir / "envoy.pid").write_text(f"{self._proc.pid}\n")
+        if self._die_with_parent:
+            pid_file.write_text(f"{self._proc.pid}\n")
         socket_path = self._admin_socket_path()
         while True:
+            if self._envoy_pid is None and not self._die_with_parent:
+                with contextlib.suppress(OSError, ValueError):
+                    self._envoy_pid = int(pid_file.read_text())
             if self._proc.poll() is not None:
                 raise ProxyError(
                     f"Envoy exited with code {self._proc.returncode} during startup. "
@@ -352,6 +414,10 @@ class EnvoyProxy:
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop Envoy: SIGTERM, then SIGKILL after ``timeout`` seconds. Idempotent."""
+        if self._adopted is not None:
+            end_process(*self._adopted, grace=timeout)
+            self._forget()
+            return
         proc = self._proc
         if proc is None:
             return
@@ -362,18 +428,30 @@ class EnvoyProxy:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+        self._kill_envoy_behind_keeper()
         self._forget()
 
     def _kill(self) -> None:
+        if self._adopted is not None:
+            end_process(*self._adopted, grace=0.0)
         if self._proc is not None and self._proc.poll() is None:
             self._proc.kill()
             self._proc.wait()
+        self._kill_envoy_behind_keeper()
         self._forget()
+
+    def _kill_envoy_behind_keeper(self) -> None:
+        # A keeper killed outright does not pass the signal on: end Envoy itself.
+        if self._envoy_pid is not None and pid_alive(self._envoy_pid):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(self._envoy_pid, signal.SIGKILL)
 
     def _forget(self) -> None:
         if self._conn is not None:
             self._conn.close()
         self._proc = None
+        self._envoy_pid = None
+        self._adopted = None
         self._conn = None
         self._admin = None
         with contextlib.suppress(FileNotFoundError):

@@ -8,7 +8,6 @@ old ones stop once the new ones are ready.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import secrets
@@ -24,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from trafficlab._errors import ValidationError
-from trafficlab._process import free_port
+from trafficlab._process import end_process, free_port, process_start, same_process
 from trafficlab.gateway.ir import Endpoint
 from trafficlab.resources import check_pod_limits
 
@@ -85,6 +84,10 @@ class Pod:
     env: dict[str, str]
     port: int = 0
     process: subprocess.Popen[bytes] | None = None
+    #: The process's start time: with the pid it names this pod's process for good.
+    start: int | None = None
+    #: The pid of a process an earlier daemon started (adopted: no Popen to poll).
+    adopted_pid: int | None = None
     ready: bool = False
     restarts: int = 0
     started_at: float = field(default_factory=time.time)
@@ -92,10 +95,20 @@ class Pod:
 
     @property
     def pid(self) -> int | None:
-        return self.process.pid if self.process else None
+        return self.process.pid if self.process else self.adopted_pid
 
     def alive(self) -> bool:
+        if self.adopted_pid is not None:
+            return same_process(self.adopted_pid, self.start)
         return self.process is not None and self.process.poll() is None
+
+    def record(self) -> Obj:
+        """What a later daemon needs to adopt this pod (see :meth:`PodManager.adopt`)."""
+        return {"name": self.name, "namespace": self.namespace, "deployment": self.deployment,
+                "templateHash": self.template_hash, "labels": self.labels,
+                "containerPorts": self.container_ports, "env": self.env, "port": self.port,
+                "pid": self.pid, "start": self.start, "restarts": self.restarts,
+                "startedAt": self.started_at}
 
     def serves(self, target_port: int | str) -> bool:
         """Whether a Service targetPort (number or name) reaches this pod's server."""
@@ -229,6 +242,38 @@ class PodManager:
         self._pods.clear()
         self._terminating.clear()
 
+    def records(self) -> list[Obj]:
+        """Every serving pod, as :meth:`adopt` takes them back."""
+        return [p.record() for p in self._pods.values() if p.pid]
+
+    def adopt(self, records: list[Obj]) -> int:
+        """Take over the pods an earlier daemon left running; return how many.
+
+        Only a record whose pid still names the same process (pid plus start time) and runs
+        the Task API is adopted; readiness is probed at once, so the first configuration
+        after a daemon restart keeps every ready endpoint.
+        """
+        adopted = 0
+        for item in records:
+            try:
+                pid, start = int(item["pid"]), int(item["start"])
+                pod = Pod(name=str(item["name"]), namespace=str(item["namespace"]),
+                          deployment=str(item["deployment"]),
+                          template_hash=str(item["templateHash"]),
+                          labels=dict(item["labels"]), container_ports=dict(item["containerPorts"]),
+                          env=dict(item["env"]), port=int(item["port"]), start=start,
+                          adopted_pid=pid, restarts=int(item.get("restarts", 0)),
+                          started_at=float(item.get("startedAt", time.time())))
+            except (KeyError, TypeError, ValueError):
+                continue
+            if not pod.alive() or not _runs_task_api(pid):
+                continue
+            pod.log_path = self._logs / f"{pod.namespace}_{pod.name}.log"
+            pod.ready = _http_ok(f"http://127.0.0.1:{pod.port}/readyz")
+            self._pods[f"{pod.namespace}/{pod.name}"] = pod
+            adopted += 1
+        return adopted
+
     def pids(self) -> dict[str, int]:
         """Every process this manager started and has not stopped yet, terminating ones too."""
         pods = [*self._pods.values(), *(p for p, _ in self._terminating.values())]
@@ -263,10 +308,14 @@ class PodManager:
                 [self._python, "-I", "-m", "taskapi",
                  "--host", "127.0.0.1", "--port", str(pod.port)],
                 env=env, cwd=root / "home", stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent, close_fds=True,
+                stdin=subprocess.DEVNULL, close_fds=True,
             )
         finally:
             log.close()
+        # No parent-death signal: a pod outlives a crashed daemon and keeps serving; the next
+        # daemon adopts it by this pair, and `down` ends it only if the pair still matches.
+        pod.start = process_start(pod.process.pid)
+        pod.adopted_pid = None
 
     def _root(self, pod: Pod) -> Path:
         """The pod's private directory in the lab home: its HOME, TMPDIR and working dir."""
@@ -278,6 +327,9 @@ class PodManager:
 
     @staticmethod
     def _end(pod: Pod) -> None:
+        if pod.adopted_pid is not None:
+            end_process(pod.adopted_pid, pod.start)
+            return
         proc = pod.process
         if proc is None or proc.poll() is not None:
             return
@@ -342,10 +394,8 @@ def _http_ok(url: str) -> bool:
         return False
 
 
-def _die_with_parent() -> None:
-    """Ask Linux to end the pod if the lab daemon dies, so no process outlives its lab."""
-    with contextlib.suppress(Exception):
-        import ctypes
-
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+def _runs_task_api(pid: int) -> bool:
+    try:
+        return b"taskapi" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
