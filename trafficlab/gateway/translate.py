@@ -50,7 +50,7 @@ from trafficlab.gateway.ir import (
 )
 from trafficlab.gateway.precedence import MatchRef, match_sort_key, matches_of
 from trafficlab.gateway.regex import regex_problem
-from trafficlab.resources import GATEWAY_GROUP, parse_duration
+from trafficlab.resources import GATEWAY_GROUP, SELECTOR_OPERATORS, parse_duration, selector_matches
 
 __all__ = ["TranslateResult", "parse_duration_ms", "translate"]
 
@@ -556,7 +556,7 @@ class _Translator:
             return (f"listener {listener.name} allows routes from namespace {gw_ns} only "
                     f"(allowedRoutes.namespaces.from: Same), not from {route_ns}")
         if origin == "Selector":
-            if _selects(namespaces.get("selector"), self._namespace_labels(route_ns)):
+            if selector_matches(namespaces.get("selector"), self._namespace_labels(route_ns)):
                 return None
             return (f"listener {listener.name} allows routes from namespaces matching its "
                     f"allowedRoutes.namespaces.selector, and namespace {route_ns} does not match")
@@ -1050,9 +1050,6 @@ def _covers(general: str, specific: str) -> bool:
     return general == specific or (general.startswith("*.") and specific.endswith(general[1:]))
 
 
-_SELECTOR_OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist")
-
-
 def _namespaces_problem(allowed_routes: Obj, where: str) -> str | None:
     """Why a listener's ``allowedRoutes.namespaces`` cannot select anything, or None."""
     namespaces = allowed_routes.get("namespaces") or {}
@@ -1064,37 +1061,14 @@ def _namespaces_problem(allowed_routes: Obj, where: str) -> str | None:
         return f"{at} is required when allowedRoutes.namespaces.from is Selector"
     for i, expr in enumerate(selector.get("matchExpressions") or []):
         op, values = expr.get("operator"), expr.get("values") or []
-        if op not in _SELECTOR_OPERATORS:
+        if op not in SELECTOR_OPERATORS:
             return (f"{at}.matchExpressions[{i}].operator: {op!r} is not one of "
-                    f"{', '.join(_SELECTOR_OPERATORS)}")
+                    f"{', '.join(SELECTOR_OPERATORS)}")
         if op in ("In", "NotIn") and not values:
             return f"{at}.matchExpressions[{i}].values: {op} needs at least one value"
         if op in ("Exists", "DoesNotExist") and values:
             return f"{at}.matchExpressions[{i}].values: {op} takes no values"
     return None
-
-
-def _selects(selector: Obj | None, labels: Mapping[str, str]) -> bool:
-    """A Kubernetes LabelSelector; a missing selector selects nothing, an empty one everything."""
-    if selector is None:
-        return False
-    for key, value in (selector.get("matchLabels") or {}).items():
-        if labels.get(key) != value:
-            return False
-    for expr in selector.get("matchExpressions") or []:
-        key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
-        present = key in labels
-        if op == "In" and not (present and labels[key] in values):
-            return False
-        if op == "NotIn" and present and labels[key] in values:
-            return False
-        if op == "Exists" and not present:
-            return False
-        if op == "DoesNotExist" and present:
-            return False
-        if op not in ("In", "NotIn", "Exists", "DoesNotExist"):
-            return False
-    return True
 
 
 def _echo_parent_ref(pref: Obj) -> Obj:

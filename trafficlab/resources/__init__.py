@@ -17,16 +17,19 @@ from ._gateway_rules import parse_duration
 from ._kinds import GATEWAY_GROUP, KINDS, KindInfo, resolve_kind
 from ._pod_limits import check_pod_limits
 from ._problems import Problem
+from ._selectors import SELECTOR_OPERATORS, selector_matches
 from ._validate import find_problems, validate
 
 __all__ = [
     "GATEWAY_GROUP",
     "KINDS",
+    "SELECTOR_OPERATORS",
     "KindInfo",
     "Problem",
     "check_pod_limits",
     "find_problems",
     "parse_duration",
     "resolve_kind",
+    "selector_matches",
     "validate",
 ]

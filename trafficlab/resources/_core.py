@@ -27,6 +27,7 @@ from . import _names
 from ._metadata import check_annotations, check_labels
 from ._problems import Problem, duplicate, forbidden, invalid, required
 from ._schema import Check
+from ._selectors import selector_matches
 
 __all__ = ["CORE_CHECKS", "CORE_SCHEMAS", "parse_quantity"]
 
@@ -495,24 +496,6 @@ def _pod_spec(spec: dict[str, Any], path: str) -> list[Problem]:
     return out
 
 
-def _selector_matches(selector: dict[str, Any], labels: Mapping[str, Any]) -> bool:
-    for key, value in (selector.get("matchLabels") or {}).items():
-        if labels.get(key) != value:
-            return False
-    for expr in selector.get("matchExpressions") or []:
-        key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
-        present = key in labels
-        if op == "In" and not (present and labels[key] in values):
-            return False
-        if op == "NotIn" and present and labels[key] in values:
-            return False
-        if op == "Exists" and not present:
-            return False
-        if op == "DoesNotExist" and present:
-            return False
-    return True
-
-
 def _selector(selector: dict[str, Any], path: str) -> list[Problem]:
     out: list[Problem] = []
     for i, expr in enumerate(selector.get("matchExpressions") or []):
@@ -542,7 +525,7 @@ def _deployment_spec(spec: dict[str, Any], path: str) -> list[Problem]:
         if not selector.get("matchLabels") and not selector.get("matchExpressions"):
             out.append(invalid(f"{path}.selector", selector,
                                "empty selector is invalid for deployment"))
-        elif not _selector_matches(selector, labels):
+        elif not selector_matches(selector, labels):
             out.append(invalid(f"{path}.template.metadata.labels", labels,
                                "selector does not match template labels (every "
                                "spec.selector.matchLabels entry must also be in "
