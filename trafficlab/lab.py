@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from trafficlab._errors import NotFoundError, TrafficLabError
 from trafficlab.backends.base import Backend, Obj
 from trafficlab.backends.local import LocalBackend
+from trafficlab.labapi import ApplyResult, as_result, provide_lab_factory
 from trafficlab.manifests import load_manifests, parse_manifests
 from trafficlab.resources import resolve_kind
 
@@ -25,31 +25,6 @@ _POD_NAMES = ("pod", "pods", "po")
 def default_home() -> Path:
     """``$TRAFFICLAB_HOME``, else ``./.lab``."""
     return Path(os.environ.get("TRAFFICLAB_HOME") or ".lab").resolve()
-
-
-@dataclass
-class ApplyResult:
-    """What a write did: kubectl-style lines, warnings, and how long the data plane took."""
-
-    changes: list[dict[str, Any]] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    error: str | None = None
-    seconds: float = 0.0
-
-    @property
-    def lines(self) -> list[str]:
-        return [str(c["text"]) for c in self.changes]
-
-    def __str__(self) -> str:
-        return "\n".join(self.lines + [f"Warning: {w}" for w in self.warnings])
-
-    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
-        printer.text(str(self))
-
-
-def _result(raw: Mapping[str, Any]) -> ApplyResult:
-    return ApplyResult(changes=list(raw.get("changes", [])), warnings=list(raw.get("warnings", [])),
-                       error=raw.get("error"), seconds=float(raw.get("seconds") or 0.0))
 
 
 class Lab:
@@ -116,7 +91,7 @@ class Lab:
     def apply(self, source: str | os.PathLike[str] | Obj | Sequence[Obj], *,
               namespace: str = "default", dry_run: bool = False) -> ApplyResult:
         """Apply a file, a folder, ``-``, YAML text, an object or a list of objects: all or none."""
-        return _result(self.backend.apply(_objects(source), namespace=namespace, dry_run=dry_run))
+        return as_result(self.backend.apply(_objects(source), namespace=namespace, dry_run=dry_run))
 
     def get(self, kind: str, name: str | None = None, *, namespace: str = "default",
             all_namespaces: bool = False) -> Any:
@@ -142,7 +117,7 @@ class Lab:
               namespace: str = "default", dry_run: bool = False) -> ApplyResult:
         """kubectl patch: ``type`` is ``merge`` (RFC 7386) or ``json`` (RFC 6902)."""
         info = resolve_kind(kind)
-        return _result(self.backend.patch(info.kind, name, patch, patch_type=type,
+        return as_result(self.backend.patch(info.kind, name, patch, patch_type=type,
                                           namespace=namespace if info.namespaced else "",
                                           dry_run=dry_run))
 
@@ -162,7 +137,7 @@ class Lab:
             refs.append((info.kind, namespace if info.namespaced else "", name))
         else:
             raise TrafficLabError("delete needs KIND NAME or -f FILE")
-        return _result(self.backend.delete(refs, dry_run=dry_run, ignore_not_found=ignore_not_found))
+        return as_result(self.backend.delete(refs, dry_run=dry_run, ignore_not_found=ignore_not_found))
 
     # -- the gateway -------------------------------------------------------------------
     def url(self, gateway: str = DEFAULT_GATEWAY, *, listener: str | None = None,
@@ -213,6 +188,9 @@ class Lab:
         the kind backend for Accepted and ResolvedRefs at the current generation.
         """
         return self.backend.wait_route(route, namespace=namespace, timeout=timeout)
+
+provide_lab_factory(Lab)
+
 
 def _objects(source: str | os.PathLike[str] | Obj | Sequence[Obj]) -> list[Obj]:
     if isinstance(source, Mapping):

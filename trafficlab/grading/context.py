@@ -13,7 +13,7 @@ from trafficlab._errors import NotFoundError, TrafficLabError, ValidationError
 from trafficlab.gateway.evaluate import Outcome, Request, predict
 from trafficlab.grading.catalog import Exercise, exercise
 from trafficlab.grading.checks import CheckFailure, NotSubmitted
-from trafficlab.lab import Lab
+from trafficlab.labapi import LabAPI
 from trafficlab.manifests import load_manifests, manifests_dir, parse_manifests
 from trafficlab.safe_files import UnsafeFileError, read_text
 from trafficlab.stats import SplitVerdict, check_split, requests_needed
@@ -46,7 +46,7 @@ class LoadRun:
 class GradingContext:
     """The lab and the submission of one exercise, with the tools checks need."""
 
-    def __init__(self, lab: Lab, submission: Path, exercise: str, *,
+    def __init__(self, lab: LabAPI, submission: Path, exercise: str, *,
                  include_hidden: bool = True) -> None:
         self.lab = lab
         self.submission = submission

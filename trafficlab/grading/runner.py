@@ -32,7 +32,7 @@ from trafficlab.grading.limits import (
     run_in_session,
 )
 from trafficlab.grading.report import CheckResult, ExerciseResult, GradeReport, gradebook_csv
-from trafficlab.lab import Lab
+from trafficlab.labapi import LabAPI, open_lab
 
 __all__ = ["grade", "grade_batch", "run_exercise", "self_check"]
 
@@ -40,7 +40,7 @@ __all__ = ["grade", "grade_batch", "run_exercise", "self_check"]
 _MARGIN = 60.0
 
 
-def run_exercise(lab: Lab, submission: Path, item: Exercise, *,
+def run_exercise(lab: LabAPI, submission: Path, item: Exercise, *,
                  include_hidden: bool = True) -> ExerciseResult:
     """Set up, apply the student's files and run every check of one exercise.
 
@@ -89,16 +89,16 @@ class _Labs:
         self._count = 0
         self._homes: list[Path] = []
         self._lock = threading.Lock()
-        self.current: Lab | None = None
+        self.current: LabAPI | None = None
 
-    def get(self) -> Lab:
+    def get(self) -> LabAPI:
         with self._lock:
             if self.current is not None:
                 return self.current
             home = self._first if self._count == 0 else self._first.with_name(
                 f"{self._first.name}-{self._count}")
             self._count += 1
-            lab = Lab(home, backend="local")
+            lab = open_lab(home, backend="local")
             self._homes.append(lab.home)
             self.current = lab
         try:
@@ -213,7 +213,7 @@ def grade(submission: Path, exercise_ids: Sequence[str] | None = None, *,
     return report
 
 
-def _reset(lab: Lab) -> None:
+def _reset(lab: LabAPI) -> None:
     """Back to the baseline between exercises, so each starts from the same lab: the
     baseline applied again, and every route, Deployment and Service it does not have deleted."""
     from trafficlab.manifests import baseline_dir, load_manifests
@@ -224,12 +224,12 @@ def _reset(lab: Lab) -> None:
              for kind in ("HTTPRoute", "Deployment", "Service")
              for obj in lab.get(kind, namespace="default")
              if (kind, obj["metadata"]["name"]) not in keep]
-    if extra:
-        lab.backend.delete(extra, ignore_not_found=True)
+    for kind, namespace, name in extra:
+        lab.delete(kind, name, namespace=namespace, ignore_not_found=True)
     lab.apply(baseline)
 
 
-def self_check(lab: Lab, exercise_id: str, directory: Path) -> ExerciseResult:
+def self_check(lab: LabAPI, exercise_id: str, directory: Path) -> ExerciseResult:
     """The public checks of one exercise against the student's own running lab."""
     return run_exercise(lab, directory, exercise(exercise_id), include_hidden=False).visible()
 

@@ -49,7 +49,7 @@ from trafficlab.monitoring.prometheus import SCRAPE_INTERVAL_S, MonitoringError,
 if TYPE_CHECKING:
     from rich.table import Table
 
-    from trafficlab.lab import Lab
+    from trafficlab.labapi import LabAPI
 
 __all__ = [
     "SOURCES",
@@ -438,7 +438,7 @@ def _start_time(pod: Mapping[str, Any]) -> float:
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp()
 
 
-def sample_lab_pods(lab: Lab, *, namespace: str = "default", timeout: float = 2.0,
+def sample_lab_pods(lab: LabAPI, *, namespace: str = "default", timeout: float = 2.0,
                     names: Iterable[str] | None = None) -> tuple[list[PodSample], list[str]]:
     """Read ``/metrics`` of the lab's running pods (or those in ``names``); with notes on failures."""
     wanted = set(names) if names is not None else None
@@ -465,7 +465,7 @@ def sample_lab_pods(lab: Lab, *, namespace: str = "default", timeout: float = 2.
     return samples, notes
 
 
-def _direct_collect(lab: Lab, window: str, seconds: float) -> MetricsReport:
+def _direct_collect(lab: LabAPI, window: str, seconds: float) -> MetricsReport:
     state = lab.home / "monitoring" / "direct-samples.json"
     history = _load_history(state)
     now_samples, notes = sample_lab_pods(lab)
@@ -507,12 +507,12 @@ def _save_history(path: Path, samples: list[PodSample]) -> None:
 
 
 # -- the entry points ------------------------------------------------------------------------
-def _prometheus_url(lab: Lab) -> str | None:
+def _prometheus_url(lab: LabAPI) -> str | None:
     url = lab.status().get("prometheus")
     return str(url) if url else None
 
 
-def wait_scraped(lab: Lab, *, timeout: float = 15.0, namespace: str = "default") -> bool:
+def wait_scraped(lab: LabAPI, *, timeout: float = 15.0, namespace: str = "default") -> bool:
     """Block until the lab's Prometheus scrapes every running pod (and Envoy); False when no
     Prometheus runs.
 
@@ -540,7 +540,7 @@ def wait_scraped(lab: Lab, *, timeout: float = 15.0, namespace: str = "default")
                 raise
 
 
-def collect(lab: Lab, window: str | float = "1m", *, source: str = "auto") -> MetricsReport:
+def collect(lab: LabAPI, window: str | float = "1m", *, source: str = "auto") -> MetricsReport:
     """Per-version figures of ``lab`` over the last ``window``.
 
     ``source``: ``"prometheus"``, ``"direct"`` (read the pods), or ``"auto"``: Prometheus
@@ -561,7 +561,7 @@ def collect(lab: Lab, window: str | float = "1m", *, source: str = "auto") -> Me
     return _direct_collect(lab, w, seconds)
 
 
-def _unscraped(lab: Lab, url: str) -> list[str]:
+def _unscraped(lab: LabAPI, url: str) -> list[str]:
     """Notes on running pods Prometheus does not scrape yet: their figures are missing, not 0."""
     try:
         healthy = {str(t["labels"].get("instance")) for t in PrometheusClient(url).targets()
@@ -574,7 +574,7 @@ def _unscraped(lab: Lab, url: str) -> list[str]:
             and f"127.0.0.1:{p['status'].get('hostPort')}" not in healthy]
 
 
-def plot(lab: Lab, range: str | float = "5m", *, step: str | float | None = None,
+def plot(lab: LabAPI, range: str | float = "5m", *, step: str | float | None = None,
          versions: Iterable[str] | None = None) -> Any:
     """Requests/s, error rate and p99 per version over the last ``range``: a matplotlib Figure.
 
