@@ -264,12 +264,12 @@ def test_grades_csv_has_a_row_per_student_and_notebook() -> None:
     lines = grades_csv(grades).splitlines()
     header = lines[0].split(",")
     assert header[:4] == ["student", "notebook", "score", "max_score"]
-    assert header[-2:] == ["seconds", "error"]
+    assert header[-2:] == ["seconds", "reason"]
     assert "canary-grade" in header and "rollback-grade" in header
     row = dict(zip(header, lines[2].split(","), strict=True))
     assert (row["student"], row["score"], row["max_score"], row["canary-grade"],
             row["progressive-grade"], row["rollback-grade"]) == ("bo", "15", "22", "3", "12", "")
-    assert row["error"] == "canary-grade: the test cell raised an error"
+    assert row["reason"] == "canary-grade: the test cell raised an error"
 
 
 def test_grade_roundtrip_through_json() -> None:
