@@ -1,0 +1,200 @@
+"""Hostile notebooks through ``autograde``: each runs under bubblewrap and is graded from outside.
+
+One autograde run (two at a time) grades a class: a notebook that fakes its score, one that
+reads ``solutions/``, one that leaves a lingering process, one that connects to another lab's
+port on the host's loopback, one that writes outside its folder, and the instructor's solution.
+The hostile ones are small (start the lab, attack, the test cell, stop) so the run stays short.
+Each attack must score nothing and leave nothing: no marker file, no process, no connection.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import socket
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from trafficlab.course.autograde import NotebookGrade, SandboxUnavailable, autograde
+from trafficlab.course.release import RELEASE_DIR, read_notebook, repo_root
+from trafficlab.course.sandbox import BWRAP_ENV, probe
+
+pytestmark = [pytest.mark.integration,
+              pytest.mark.skipif(probe() is not None, reason=f"bubblewrap cannot run: {probe()}")]
+
+ROOT = repo_root()
+NOTEBOOK = "02-rollback.ipynb"
+SOLUTION = ROOT / "solutions" / "notebooks" / NOTEBOOK
+MARKER = f"trafficlab-linger-{uuid.uuid4().hex[:10]}"
+
+
+def _attack_notebook(attack: str) -> nbformat.NotebookNode:
+    """The student notebook cut to: start the lab, the attack, the (empty) answer, grade, stop."""
+    nb = read_notebook(ROOT / RELEASE_DIR / NOTEBOOK)
+    keep = ("start", "rollback-answer", "rollback-grade", "stop")
+    cells = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in nb.cells}
+    attack_cell = nbformat.v4.new_code_cell(attack)  # type: ignore[no-untyped-call]
+    nb.cells = [cells["start"], attack_cell, *[cells[k] for k in keep[1:]]]
+    return nb
+
+
+def _attacks(outside: Path, port: int) -> dict[str, str]:
+    solution = ROOT / "solutions" / "exercises" / "rollback.yaml"
+    return {
+        "fake-score": (
+            "course.score = lambda *args, **kwargs: 6.0\n"
+            "import trafficlab.course.scoring as s; s.score = course.score\n"
+            "print('rollback results: 6/6 points. All checks passed!')\n"),
+        "read-solutions": (
+            "import shutil\n"
+            f"shutil.copy({str(solution)!r}, 'rollback.yaml')\n"),
+        "linger": (
+            "import subprocess\n"
+            f"subprocess.Popen(['setsid', 'sh', '-c', 'sleep 3600', {MARKER!r}])\n"),
+        "socket": (
+            "import socket\n"
+            f"socket.create_connection(('127.0.0.1', {port}), timeout=5).sendall(b'patch')\n"),
+        "write-outside": (
+            "from pathlib import Path\n"
+            f"target = Path({str(outside / 'escaped')!r})\n"
+            "target.parent.mkdir(parents=True, exist_ok=True)\n"
+            "target.write_text('out')\n"),
+    }
+
+
+def _processes_with(marker: str) -> list[str]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                cmdline = (proc / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if marker.encode() in cmdline:
+                found.append(f"{proc.name}: {cmdline!r}")
+    return found
+
+
+class _Listener:
+    """Another lab's port on the host's loopback: it records every connection."""
+
+    def __init__(self) -> None:
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.connections = 0
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                return
+            self.connections += 1
+            conn.close()
+
+    def close(self) -> None:
+        self.server.close()
+
+
+Graded = tuple[Path, dict[str, NotebookGrade], int]
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Graded]:
+    base = tmp_path_factory.mktemp("hostile-notebooks")
+    submissions, work, outside = base / "submitted", base / "work", base / "outside"
+    work.mkdir()
+    listener = _Listener()
+    try:
+        for student, attack in _attacks(outside, listener.port).items():
+            (submissions / student).mkdir(parents=True)
+            nbformat.write(_attack_notebook(attack), submissions / student / NOTEBOOK)
+        (submissions / "correct").mkdir()
+        shutil.copy(SOLUTION, submissions / "correct" / NOTEBOOK)
+        grades = autograde(submissions, out=base / "grades.csv", autograded=base / "autograded",
+                           jobs=2, tmp_root=work)
+        yield base, {g.student: g for g in grades}, listener.connections
+    finally:
+        listener.close()
+
+
+def _outputs(base: Path, student: str) -> str:
+    nb = nbformat.read(base / "autograded" / student / NOTEBOOK, as_version=4)
+    return json.dumps([c.get("outputs", []) for c in nb.cells])
+
+
+def test_the_solution_keeps_full_marks(graded: Graded) -> None:
+    _, grades, _ = graded
+    grade = grades["correct"]
+    assert grade.score == grade.max_score == 6, (grade.cells, grade.error)
+
+
+def test_a_faked_score_earns_nothing(graded: Graded) -> None:
+    base, grades, _ = graded
+    grade = grades["fake-score"]
+    assert grade.score == 0
+    assert "failed: applies" in grade.cells[0].note  # the grader's reason, not the kernel's
+    # The kernel did print its own full marks: it does not count.
+    assert "6/6 points" in _outputs(base, "fake-score")
+
+
+def test_solutions_are_not_there_to_read(graded: Graded) -> None:
+    base, grades, _ = graded
+    assert grades["read-solutions"].score == 0
+    assert "FileNotFoundError" in _outputs(base, "read-solutions")
+
+
+def test_no_lingering_process_survives(graded: Graded) -> None:
+    base, grades, _ = graded
+    assert "Popen" in _outputs(base, "linger")  # it did start one
+    assert grades["linger"].score == 0
+    assert _processes_with(MARKER) == []
+
+
+def test_another_labs_port_is_out_of_reach(graded: Graded) -> None:
+    base, grades, connections = graded
+    assert connections == 0
+    assert "ConnectionRefusedError" in _outputs(base, "socket")
+    assert grades["socket"].score == 0
+
+
+def test_nothing_is_written_outside_the_sandbox(graded: Graded) -> None:
+    base, grades, _ = graded
+    assert not (base / "outside").exists()
+    assert grades["write-outside"].score == 0
+
+
+def test_every_row_is_written_and_nothing_is_left(graded: Graded) -> None:
+    base, grades, _ = graded
+    with open(base / "grades.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert sorted(r["student"] for r in rows) == sorted(grades) == sorted(
+        ["correct", "fake-score", "read-solutions", "linger", "socket", "write-outside"])
+    assert all(r["notebook"] == "02-rollback" and r["max_score"] == "6" for r in rows)
+    assert not any((base / "work").iterdir())  # every temporary folder was removed
+    assert _processes_with(str(base / "work")) == []
+
+
+def test_without_bubblewrap_autograde_refuses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    from trafficlab.course.__main__ import main
+
+    monkeypatch.setenv(BWRAP_ENV, str(tmp_path / "no-bwrap"))
+    (tmp_path / "sub" / "ana").mkdir(parents=True)
+    shutil.copy(SOLUTION, tmp_path / "sub" / "ana" / NOTEBOOK)
+    with pytest.raises(SandboxUnavailable, match="--no-sandbox"):
+        autograde(tmp_path / "sub", out=tmp_path / "grades.csv")
+    assert main(["autograde", str(tmp_path / "sub"), "--out", str(tmp_path / "g.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "no-bwrap is missing" in err and "can read solutions/" in err
+    assert not (tmp_path / "grades.csv").exists() and not (tmp_path / "g.csv").exists()
+    assert os.environ[BWRAP_ENV].endswith("no-bwrap")
