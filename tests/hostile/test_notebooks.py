@@ -198,3 +198,38 @@ def test_without_bubblewrap_autograde_refuses(tmp_path: Path, monkeypatch: pytes
     assert "no-bwrap is missing" in err and "can read solutions/" in err
     assert not (tmp_path / "grades.csv").exists() and not (tmp_path / "g.csv").exists()
     assert os.environ[BWRAP_ENV].endswith("no-bwrap")
+
+
+def test_a_served_answer_cannot_reach_the_grader(tmp_path: Path) -> None:
+    """The monitoring answer runs in its own sandbox: patching the checks there changes nothing
+    here, and what it raises comes back by name only."""
+    from trafficlab.course import ex_monitoring
+    from trafficlab.course.answer_server import RemoteError, RemoteFunction
+    from trafficlab.course.autograde import _course, _start_functions
+    from trafficlab.course.exercises import AnswerContext
+    from trafficlab.grading.checks import CheckFailure
+
+    nb = nbformat.v4.new_notebook()  # type: ignore[no-untyped-call]
+    cell = nbformat.v4.new_code_cell(  # type: ignore[no-untyped-call]
+        "import trafficlab.course.ex_monitoring as m\n"
+        "m.ask = lambda *args, **kwargs: None\n"
+        "open('/tmp/served-marker', 'w').write('x')\n"
+        "def decide(report):\n"
+        "    raise ZeroDivisionError('no figures ' + str(report.get('v2').requests))\n")
+    cell.metadata["nbgrader"] = {"solution": True, "grade_id": "decide-answer"}
+    nb.cells = [cell]
+    course = _course(str(tmp_path / "bundle"))
+    (tmp_path / "rpc").mkdir()
+    servers = _start_functions(nb, ["decide"], tmp_path, course, 60)
+    try:
+        decide = RemoteFunction(tmp_path / "rpc" / "decide.sock")
+        with pytest.raises(RemoteError, match="no figures 2400") as raised:
+            decide(ex_monitoring.report(ex_monitoring.HEALTHY))
+        assert type(raised.value).__name__ == "ZeroDivisionError"
+        ctx = AnswerContext(None, {"decide": decide}, tmp_path)  # type: ignore[arg-type]
+        with pytest.raises(CheckFailure, match="raised ZeroDivisionError"):
+            ex_monitoring.test_promotes_healthy(ctx)
+    finally:
+        for server in servers:
+            server.finish(0)
+    assert not Path("/tmp/served-marker").exists()

@@ -88,11 +88,23 @@ def _execute(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve_answer(args: argparse.Namespace) -> int:
+    """Inside its own sandbox: the student's answer cell, served to the grader (never returns)."""
+    from trafficlab.course.answer_server import serve
+
+    serve(Path(args.source).read_text(encoding="utf-8"), args.name, Path(args.socket))
+    return 0
+
+
 def _grade_answers(args: argparse.Namespace) -> int:
     """Inside the grading sandbox: grade collected answer files, print JSON on the last line."""
     from trafficlab.course.autograde import grade_answers
 
-    verdicts = grade_answers(Path(args.answers), args.exercise, Path(args.home))
+    functions = {}
+    for item in args.function:
+        name, _, path = item.partition("=")
+        functions[name] = Path(path)
+    verdicts = grade_answers(Path(args.answers), args.exercise, Path(args.home), functions)
     print(json.dumps(verdicts))
     return 0
 
@@ -149,7 +161,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("answers")
     p.add_argument("--exercise", action="append", default=[])
     p.add_argument("--home", required=True)
+    p.add_argument("--function", action="append", default=[], help="NAME=SOCKET of a served answer")
     p.set_defaults(func=_grade_answers)
+    p = sub.add_parser("serve-answer", help="(internal, in the sandbox) serve a Python answer")
+    p.add_argument("source")
+    p.add_argument("--name", required=True)
+    p.add_argument("--socket", required=True)
+    p.set_defaults(func=_serve_answer)
     p = sub.add_parser("run", help="execute one notebook top to bottom in a fresh lab")
     p.add_argument("notebook")
     p.add_argument("--out", default=None, help="save the executed notebook here")

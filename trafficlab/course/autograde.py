@@ -68,7 +68,7 @@ from trafficlab.course.release import (
     source_notebooks,
     write_notebook,
 )
-from trafficlab.course.sandbox import Limits, SandboxResult
+from trafficlab.course.sandbox import Limits, Running, SandboxResult
 from trafficlab.grading.report import csv_cell
 from trafficlab.lab import Lab
 
@@ -78,6 +78,7 @@ __all__ = [
     "NotebookGrade",
     "SandboxUnavailable",
     "answer_files",
+    "answer_source",
     "autograde",
     "cell_exercises",
     "check_sandbox",
@@ -209,8 +210,11 @@ def score_cells(executed: NotebookNode, source: NotebookNode) -> list[CellGrade]
 
 SANDBOX_HOME = Path("/home/student")
 GRADER_HOME = Path("/home/grader")
-#: Exercises answered in Python with files of their own (the rest of EXERCISES: a function).
+#: Exercises answered in Python with files of their own.
 _NOTEBOOK_FILES = {"automated-rollout": ("rollout-policy.yaml",)}
+#: Exercises answered by a function: served from its own sandbox (trafficlab.course.answer_server).
+_FUNCTIONS = {"monitoring": "decide"}
+RPC_DIR = Path("/rpc")
 _SCORE_CALL = re.compile(r"course\.score\(\s*lab\s*,\s*[\"']([A-Za-z0-9_-]+)[\"']")
 #: Bytes of an executed notebook read back for feedback (charts make them large).
 _EXECUTED_LIMIT = 32 * 1024 * 1024
@@ -274,12 +278,15 @@ def collect_answers(workdir: Path, names: Sequence[str], dest: Path) -> list[str
     return problems
 
 
-def grade_answers(directory: Path, exercise_ids: Sequence[str], home: Path) -> dict[str, Any]:
+def grade_answers(directory: Path, exercise_ids: Sequence[str], home: Path,
+                  functions: dict[str, Path] | None = None) -> dict[str, Any]:
     """Grade answer files with TrafficLab's own checks, hidden ones included (the trusted side).
 
     Returns ``{exercise: {"score", "max_score", "reason"}}``. Runs in the grading sandbox
     (``python -m trafficlab.course grade-answers``), each kind of exercise in a fresh lab.
+    ``functions`` maps a Python answer's name (``decide``) to the socket it is served on.
     """
+    from trafficlab.course.answer_server import RemoteFunction
     from trafficlab.course.exercises import EXERCISES, run_notebook_exercise
     from trafficlab.grading.runner import grade
 
@@ -291,18 +298,21 @@ def grade_answers(directory: Path, exercise_ids: Sequence[str], home: Path) -> d
             results[result.id] = _verdict(result)
     for exercise_id in (e for e in exercise_ids if e in EXERCISES):
         item = EXERCISES[exercise_id]
-        if exercise_id not in _NOTEBOOK_FILES:
-            results[exercise_id] = {"score": 0.0, "max_score": item.points, "reason": (
-                "answered by a Python function, which only the student's kernel could run: "
-                "not graded outside it; grade this cell by hand")}
-            continue
+        answers: dict[str, Any] = {}
+        name = _FUNCTIONS.get(exercise_id)
+        if name is not None:
+            if name not in (functions or {}):
+                results[exercise_id] = {"score": 0.0, "max_score": item.points,
+                                        "reason": f"{name} was not served to the grader"}
+                continue
+            answers[name] = RemoteFunction((functions or {})[name], name)
         lab = Lab(home / exercise_id, backend="local")
         try:
             lab.up()
             from trafficlab.course.labs import reset_lab
 
             reset_lab(lab, quiet=True)
-            result = run_notebook_exercise(lab, exercise_id, {}, include_hidden=True,
+            result = run_notebook_exercise(lab, exercise_id, answers, include_hidden=True,
                                            directory=directory)
             results[exercise_id] = _verdict(result)
         except Exception as exc:  # the grader's failure costs this exercise only
@@ -323,6 +333,38 @@ def _verdict(result: Any) -> dict[str, Any]:
         parts.append(f"{hidden} hidden check(s) failed")
     return {"score": float(result.score), "max_score": float(result.max_score),
             "reason": "; ".join(parts)}
+
+
+def answer_source(nb: NotebookNode) -> str:
+    """The student's answer cells (nbgrader ``solution`` cells, magics left out) as one script."""
+    parts = []
+    for cell in nb.cells:
+        meta = cell.get("metadata", {}).get("nbgrader", {})
+        if cell.cell_type == "code" and meta.get("solution") and not cell.source.lstrip().startswith(
+                ("%", "!")):
+            parts.append(cell.source)
+    return "\n\n".join(parts) + "\n"
+
+
+def _start_functions(nb: NotebookNode, names: list[str], tmp: Path, course: Course,
+                     limit: float) -> list[Running]:
+    """One sandbox per Python answer, serving it on ``<rpc>/<name>.sock`` (no network, no lab)."""
+    from trafficlab.course.sandbox import start
+
+    host_home = tmp / "answer"
+    host_home.mkdir()
+    (host_home / "answer.py").write_text(answer_source(nb), encoding="utf-8")
+    inside = SANDBOX_HOME if course.sandboxed else host_home
+    rpc = RPC_DIR if course.sandboxed else tmp / "rpc"
+    running = []
+    for name in names:
+        argv = [_python(), "-m", "trafficlab.course", "serve-answer", str(inside / "answer.py"),
+                "--name", name, "--socket", str(rpc / f"{name}.sock")]
+        running.append(start(argv, ro=[(course.bundle, course.root)],
+                             rw=[(host_home, SANDBOX_HOME), (tmp / "rpc", RPC_DIR)],
+                             home=str(inside), cwd=inside, sandbox=course.sandboxed,
+                             limits=Limits(wall_seconds=limit, max_processes=16)))
+    return running
 
 
 def _wall_limit(nb: NotebookNode, timeout: int) -> float:
@@ -364,19 +406,22 @@ def _run_student(nb: NotebookNode, name: str, tmp: Path, course: Course,
     return executed, error, host_home / "work"
 
 
-def _run_grader(answers: Path, exercise_ids: list[str], tmp: Path,
-                course: Course) -> tuple[dict[str, Any], str | None]:
+def _run_grader(answers: Path, exercise_ids: list[str], tmp: Path, course: Course,
+                functions: Sequence[str] = ()) -> tuple[dict[str, Any], str | None]:
     """Grade the collected answers in the grading sandbox; (verdicts, error)."""
     host_home = tmp / "grader"
     host_home.mkdir()
     inside = GRADER_HOME if course.sandboxed else host_home
+    rpc = RPC_DIR if course.sandboxed else tmp / "rpc"
     argv = [_python(), "-m", "trafficlab.course", "grade-answers", str(inside / "answers"),
-            "--home", str(inside / "labs"), *[a for e in exercise_ids for a in ("--exercise", e)]]
+            "--home", str(inside / "labs"), *[a for e in exercise_ids for a in ("--exercise", e)],
+            *[a for n in functions for a in ("--function", f"{n}={rpc / n}.sock")]]
     # The instructor's repository (graders/ with hidden checks) read-only, solutions/ hidden,
     # the answers read-only over the grader's writable home.
     ro = [(course.root, course.root)]
     tmpfs = [course.root / "solutions"] if (course.root / "solutions").is_dir() else []
-    run = sandbox_run(argv, ro=ro, rw=[(host_home, GRADER_HOME)], tmpfs=tmpfs,
+    rw = [(host_home, GRADER_HOME)] + ([(tmp / "rpc", RPC_DIR)] if functions else [])
+    run = sandbox_run(argv, ro=ro, rw=rw, tmpfs=tmpfs,
                       home=str(inside), cwd=inside, sandbox=course.sandboxed,
                       limits=Limits(wall_seconds=300.0 * max(1, len(exercise_ids)) + 120),
                       extra_ro=[(answers, GRADER_HOME / "answers")])
@@ -431,7 +476,17 @@ def grade_notebook(submitted: Path, source: Path, *, student: str, out: Path | N
             wanted = {e: answer_files(e) for e in dict.fromkeys(exercises.values())}
             names = [n for files in wanted.values() for n in files or ()]
             problems = collect_answers(workdir, names, tmp / "answers")
-            verdicts, grading_error = _run_grader(tmp / "answers", list(wanted), tmp, course)
+            served = [_FUNCTIONS[e] for e in wanted if e in _FUNCTIONS]
+            if served:
+                (tmp / "rpc").mkdir()
+            limit = 300.0 * max(1, len(wanted)) + 120
+            servers = _start_functions(nb, served, tmp, course, limit) if served else []
+            try:
+                verdicts, grading_error = _run_grader(tmp / "answers", list(wanted), tmp,
+                                                      course, served)
+            finally:
+                for server in servers:
+                    server.finish(0)
     result.seconds = time.monotonic() - started
     result.error = "; ".join(p for p in (error, grading_error, *problems) if p) or None
     for original in grade_cells(src_nb):

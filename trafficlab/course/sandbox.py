@@ -37,10 +37,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from trafficlab._errors import TrafficLabError
-
-__all__ = ["BWRAP_ENV", "DEFAULT_BWRAP", "SANDBOX_GID", "SANDBOX_UID", "Limits", "SandboxError",
-           "SandboxResult", "bwrap_path", "command", "probe", "run", "runtime_binds"]
+__all__ = ["BWRAP_ENV", "DEFAULT_BWRAP", "SANDBOX_GID", "SANDBOX_UID", "Limits", "Running",
+           "SandboxResult", "base_env", "bwrap_path", "command", "probe", "run",
+           "runtime_binds", "start"]
 
 DEFAULT_BWRAP = "/usr/bin/bwrap"
 #: Only the tests set it (to a missing file) to simulate a host without bubblewrap.
@@ -52,12 +51,6 @@ _PIDS_ROOT = Path("/sys/fs/cgroup/pids")
 _ETC = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "nsswitch.conf", "hosts",
         "passwd", "group", "ssl", "ca-certificates", "mime.types", "alternatives", "protocols",
         "services")
-
-
-class SandboxError(TrafficLabError):
-    """Bubblewrap cannot run a command as asked here."""
-
-    reason = "Unavailable"
 
 
 @dataclass(frozen=True)
@@ -216,13 +209,44 @@ def _tail(handle: IO[bytes], limit: int = 4 * 1024 * 1024) -> str:
     return handle.read().decode("utf-8", errors="replace")
 
 
-def run(argv: Sequence[str], *, ro: Sequence[tuple[Path, Path]] = (),
-        rw: Sequence[tuple[Path, Path]] = (), ro_after: Sequence[tuple[Path, Path]] = (),
-        tmpfs: Sequence[Path] = (), home: str = "/tmp",
-        env: Mapping[str, str] | None = None, cwd: Path | None = None,
-        limits: Limits = Limits(), bwrap: Path | None = None,
-        sandbox: bool = True) -> SandboxResult:
-    """Run ``argv`` in a sandbox (see the module's docstring) and wait for it, within ``limits``.
+class Running:
+    """A sandboxed command that was started: :meth:`finish` waits for it, then ends all of it."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], group: Path | None, out: IO[bytes],
+                 err: IO[bytes], notes: list[str]) -> None:
+        self.proc, self.group, self.out, self.err, self.notes = proc, group, out, err, notes
+        self.started = time.monotonic()
+
+    def finish(self, timeout: float) -> SandboxResult:
+        """Wait up to ``timeout`` seconds (0: not at all), then kill what is left; the result."""
+        timed_out = False
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        finally:
+            # With the PID namespace, bwrap's death ends everything inside; the cgroup makes
+            # sure (and catches, without a sandbox, whatever left the session with setsid).
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            if self.group is not None:
+                _end_cgroup(self.group)
+        out, err = _tail(self.out), _tail(self.err)
+        self.out.close()
+        self.err.close()
+        return SandboxResult(None if timed_out else self.proc.returncode, out, err,
+                             time.monotonic() - self.started, timed_out, self.notes)
+
+
+def start(argv: Sequence[str], *, ro: Sequence[tuple[Path, Path]] = (),
+          rw: Sequence[tuple[Path, Path]] = (), ro_after: Sequence[tuple[Path, Path]] = (),
+          tmpfs: Sequence[Path] = (), home: str = "/tmp", env: Mapping[str, str] | None = None,
+          cwd: Path | None = None, limits: Limits = Limits(), bwrap: Path | None = None,
+          sandbox: bool = True) -> Running:
+    """Start ``argv`` in a sandbox (see the module's docstring); :func:`run` waits for it.
 
     With ``sandbox=False`` the command runs directly on the host (the instructor's explicit
     ``--no-sandbox``), still in its own session, with the clean environment and the limits.
@@ -244,29 +268,29 @@ def run(argv: Sequence[str], *, ro: Sequence[tuple[Path, Path]] = (),
                 os.close(fd)
 
     notes = [] if group else ["no pids cgroup: the process limit is RLIMIT_NPROC only"]
-    started = time.monotonic()
     # Output goes to files, not pipes: a process that left the session (setsid) must not keep
     # the caller waiting on a pipe it holds open.
-    with tempfile.TemporaryFile() as out_file, tempfile.TemporaryFile() as err_file:
-        proc = subprocess.Popen(full, stdout=out_file, stderr=err_file,
-                                stdin=subprocess.DEVNULL, env=base_env(home, env),
+    out = tempfile.TemporaryFile()  # noqa: SIM115 - closed by Running.finish
+    err = tempfile.TemporaryFile()  # noqa: SIM115
+    try:
+        proc = subprocess.Popen(full, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
+                                env=base_env(home, env),
                                 cwd=None if sandbox else (str(cwd) if cwd else None),
                                 start_new_session=True, preexec_fn=before_exec, close_fds=True)
-        timed_out = False
-        try:
-            proc.wait(timeout=limits.wall_seconds)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-        finally:
-            # With the PID namespace, bwrap's death ends everything inside; the cgroup makes
-            # sure (and catches, without a sandbox, whatever left the session with setsid).
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            if group is not None:
-                _end_cgroup(group)
-        out, err = (_tail(f) for f in (out_file, err_file))
-    return SandboxResult(None if timed_out else proc.returncode, out, err,
-                         time.monotonic() - started, timed_out, notes)
+    except BaseException:
+        out.close()
+        err.close()
+        if group is not None:
+            _end_cgroup(group)
+        raise
+    return Running(proc, group, out, err, notes)
+
+
+def run(argv: Sequence[str], *, ro: Sequence[tuple[Path, Path]] = (),
+        rw: Sequence[tuple[Path, Path]] = (), ro_after: Sequence[tuple[Path, Path]] = (),
+        tmpfs: Sequence[Path] = (), home: str = "/tmp", env: Mapping[str, str] | None = None,
+        cwd: Path | None = None, limits: Limits = Limits(), bwrap: Path | None = None,
+        sandbox: bool = True) -> SandboxResult:
+    """Run ``argv`` as :func:`start` does and wait for it, at most ``limits.wall_seconds``."""
+    return start(argv, ro=ro, rw=rw, ro_after=ro_after, tmpfs=tmpfs, home=home, env=env,
+                 cwd=cwd, limits=limits, bwrap=bwrap, sandbox=sandbox).finish(limits.wall_seconds)
