@@ -233,3 +233,19 @@ def test_a_served_answer_cannot_reach_the_grader(tmp_path: Path) -> None:
         for server in servers:
             server.finish(0)
     assert not Path("/tmp/served-marker").exists()
+
+
+def test_only_regular_answer_files_leave_the_sandbox(tmp_path: Path) -> None:
+    from trafficlab.course.autograde import collect_answers
+
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "canary.yaml").symlink_to(ROOT / "solutions" / "exercises" / "canary.yaml")
+    os.mkfifo(work / "rollback.yaml")
+    (work / "premium.yaml").write_bytes(b"x" * (2 * 1024 * 1024))
+    (work / "ab-testing.yaml").write_text("kind: HTTPRoute\n")
+    problems = collect_answers(work, ["canary.yaml", "rollback.yaml", "premium.yaml",
+                                      "ab-testing.yaml", "blue-green.yaml"], tmp_path / "out")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["ab-testing.yaml"]
+    assert len(problems) == 4 and "blue-green.yaml was not written" in problems
+    assert any("canary.yaml" in p and "link" in p for p in problems)

@@ -16,15 +16,17 @@ The student's kernel never computes a score. Per submitted notebook:
    rules of :mod:`trafficlab.safe_files` (no link followed, no special file, 1 MiB).
 4. Those files are graded by TrafficLab's own checks, hidden ones included (the instructor's
    ``graders/``), in a second sandbox with its own network namespace and lab, the course
-   read-only and ``solutions/`` hidden.
+   read-only and ``solutions/`` hidden. An answer that is a Python function (the monitoring
+   notebook's ``decide``) is the student's answer cells run alone in a third sandbox, called
+   by the grader over a Unix socket (:mod:`trafficlab.course.answer_server`): only the report
+   and the returned value cross.
 
 Points: each autograder test cell of the instructor's notebook names one exercise
 (``course.score(lab, "canary", ...)``); the cell gets the exercise's grade scaled to the
 cell's ``points`` (``score * points / max_score``, the same figure when, as in this course,
-the cell is worth what the exercise is worth). A test cell whose exercise is answered by a
-Python function (the monitoring notebook's ``decide``) scores 0 with that reason: grading it
-would mean running the student's code in the grader. A deleted test cell still scores its
-exercise, since the grade comes from the answer files, not from the cell.
+the cell is worth what the exercise is worth). A deleted test cell still scores its exercise,
+since the grade comes from the answer files, not from the cell; what a test cell printed in
+the student's kernel is feedback only.
 
 Layout: ``SUBMISSIONS/<student>/.../<notebook>.ipynb`` (nbgrader's ``submitted/<student>/
 <assignment>/`` fits), the notebook's name being one of ``solutions/notebooks/``.
@@ -46,6 +48,7 @@ import contextlib
 import csv
 import io
 import json
+import os
 import re
 import sys
 import tempfile
@@ -178,7 +181,11 @@ def restore_cells(submitted: NotebookNode, source: NotebookNode) -> tuple[Notebo
 
 
 def score_cells(executed: NotebookNode, source: NotebookNode) -> list[CellGrade]:
-    """Points per test cell of the source, by nbgrader's rule; deleted or not run: 0."""
+    """Points per test cell of the source by nbgrader's rule (deleted or not run: 0).
+
+    That is the grade the student's kernel printed: :func:`autograde` never uses it, since
+    the kernel controls it; it is kept to compare with, and for the notebooks' own tests.
+    """
     from nbgrader.utils import determine_grade
 
     ran = {_grade_id(c): c for c in grade_cells(executed)}
@@ -266,11 +273,11 @@ def collect_answers(workdir: Path, names: Sequence[str], dest: Path) -> list[str
     dest.mkdir(parents=True, exist_ok=True)
     problems = []
     for name in names:
-        try:
-            data = read_bytes(name, workdir)
-        except FileNotFoundError:
+        if not os.path.lexists(workdir / name):
             problems.append(f"{name} was not written")
             continue
+        try:
+            data = read_bytes(name, workdir)
         except (UnsafeFileError, OSError) as exc:
             problems.append(f"{name} was not collected: {getattr(exc, 'message', exc)}")
             continue

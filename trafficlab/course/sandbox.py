@@ -50,7 +50,7 @@ _PIDS_ROOT = Path("/sys/fs/cgroup/pids")
 # /etc files a Python program, Envoy and Prometheus read; never shadow, never the host's secrets.
 _ETC = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "nsswitch.conf", "hosts",
         "passwd", "group", "ssl", "ca-certificates", "mime.types", "alternatives", "protocols",
-        "services")
+        "services", "fonts")
 
 
 @dataclass(frozen=True)
