@@ -420,7 +420,8 @@ def _run_grader(answers: Path, exercise_ids: list[str], tmp: Path, course: Cours
     host_home.mkdir()
     inside = GRADER_HOME if course.sandboxed else host_home
     rpc = RPC_DIR if course.sandboxed else tmp / "rpc"
-    argv = [_python(), "-m", "trafficlab.course", "grade-answers", str(inside / "answers"),
+    where = inside / "answers" if course.sandboxed else answers
+    argv = [_python(), "-m", "trafficlab.course", "grade-answers", str(where),
             "--home", str(inside / "labs"), *[a for e in exercise_ids for a in ("--exercise", e)],
             *[a for n in functions for a in ("--function", f"{n}={rpc / n}.sock")]]
     # The instructor's repository (graders/ with hidden checks) read-only, solutions/ hidden,
