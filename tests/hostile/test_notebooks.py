@@ -197,7 +197,11 @@ def test_without_bubblewrap_autograde_refuses(tmp_path: Path, monkeypatch: pytes
     err = capsys.readouterr().err
     assert "no-bwrap is missing" in err and "can read solutions/" in err
     assert not (tmp_path / "grades.csv").exists() and not (tmp_path / "g.csv").exists()
-    assert os.environ[BWRAP_ENV].endswith("no-bwrap")
+    # The instructor's explicit choice: the same flow, unsandboxed, scores still from outside.
+    grades = autograde(tmp_path / "sub", out=tmp_path / "grades.csv", sandbox=False,
+                       tmp_root=tmp_path)
+    assert [(g.student, g.score, g.max_score) for g in grades] == [("ana", 6, 6)]
+    assert (tmp_path / "grades.csv").read_text().count("\n") == 2
 
 
 def test_a_served_answer_cannot_reach_the_grader(tmp_path: Path) -> None:
