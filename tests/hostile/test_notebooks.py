@@ -253,3 +253,43 @@ def test_only_regular_answer_files_leave_the_sandbox(tmp_path: Path) -> None:
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["ab-testing.yaml"]
     assert len(problems) == 4 and "blue-green.yaml was not written" in problems
     assert any("canary.yaml" in p and "link" in p for p in problems)
+
+
+def test_the_sandbox_is_nobody_alone_with_its_own_loopback(tmp_path: Path) -> None:
+    import sys
+
+    from trafficlab.course.sandbox import run
+
+    secret = tmp_path / "secret.txt"
+    secret.write_text("host file")
+    code = ("import os, json, pathlib; print(json.dumps({'uid': os.getuid(), 'env': sorted(os.environ),"
+            " 'nics': [l.split(':')[0].strip() for l in open('/proc/net/dev').readlines()[2:]],"
+            f" 'secret': pathlib.Path({str(secret)!r}).exists(),"
+            f" 'solutions': pathlib.Path({str(ROOT / 'solutions')!r}).exists(),"
+            " 'pids': [p for p in os.listdir('/proc') if p.isdigit()]}))")
+    os.environ["TRAFFICLAB_LEAK"] = "grader's"
+    try:
+        result = run([sys.executable, "-c", code])
+    finally:
+        del os.environ["TRAFFICLAB_LEAK"]
+    seen = json.loads(result.stdout)
+    assert seen["uid"] == 65534 and seen["nics"] == ["lo"]
+    assert not seen["secret"] and not seen["solutions"]
+    assert "TRAFFICLAB_LEAK" not in seen["env"] and len(seen["pids"]) <= 3
+
+
+def test_the_sandbox_limits_time_memory_and_processes() -> None:
+    import sys
+
+    from trafficlab.course.sandbox import Limits, run
+
+    slow = run(["/bin/sh", "-c", f"sleep 30 # {MARKER}-slow"], limits=Limits(wall_seconds=1))
+    assert slow.timed_out and slow.returncode is None
+    big = run([sys.executable, "-c", "b = bytearray(800 * 1024 * 1024)"],
+              limits=Limits(memory_bytes=512 * 1024**2))
+    assert big.returncode != 0 and "MemoryError" in big.stderr
+    forks = run(["/bin/sh", "-c", "for i in $(seq 40); do sleep 5 & done; wait"],
+                limits=Limits(max_processes=10))
+    if not (forks.notes and os.getuid() == 0):  # root without a pids cgroup: RLIMIT_NPROC only
+        assert forks.returncode != 0 and "fork" in forks.stderr.lower()
+    assert _processes_with(f"{MARKER}-slow") == []
