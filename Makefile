@@ -19,7 +19,7 @@ help:
 	@echo "make golden-check  rewrite the golden files from the code and fail if git sees a change"
 	@echo "make bench       the performance scripts in benchmarks/"
 	@echo "make release     regenerate notebooks/ from solutions/notebooks/; build the student bundle release/student/"
-	@echo "make autograde   grade SUBMISSIONS=dir of notebooks, each in its own lab, into GRADES=csv"
+	@echo "make autograde   grade SUBMISSIONS=dir of notebooks under bubblewrap, into GRADES=csv (NO_SANDBOX=1: unsandboxed)"
 
 venv: $(STAMP)
 
@@ -65,7 +65,7 @@ release: $(STAMP)
 	$(BIN)/python -m trafficlab.course release
 
 autograde: $(STAMP)
-	$(BIN)/python -m trafficlab.course autograde $(SUBMISSIONS) --out $(GRADES) --jobs $(JOBS)
+	$(BIN)/python -m trafficlab.course autograde $(SUBMISSIONS) --out $(GRADES) --jobs $(JOBS) $(if $(NO_SANDBOX),--no-sandbox)
 
 clean:
 	rm -rf $(VENV) .lab .pytest_cache

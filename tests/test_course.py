@@ -264,12 +264,12 @@ def test_grades_csv_has_a_row_per_student_and_notebook() -> None:
     lines = grades_csv(grades).splitlines()
     header = lines[0].split(",")
     assert header[:4] == ["student", "notebook", "score", "max_score"]
-    assert header[-2:] == ["seconds", "error"]
+    assert header[-2:] == ["seconds", "reason"]
     assert "canary-grade" in header and "rollback-grade" in header
     row = dict(zip(header, lines[2].split(","), strict=True))
     assert (row["student"], row["score"], row["max_score"], row["canary-grade"],
             row["progressive-grade"], row["rollback-grade"]) == ("bo", "15", "22", "3", "12", "")
-    assert row["error"] == "canary-grade: the test cell raised an error"
+    assert row["reason"] == "canary-grade: the test cell raised an error"
 
 
 def test_grade_roundtrip_through_json() -> None:
@@ -463,3 +463,29 @@ def test_rollout_policy_settings_say_what_is_off(tmp_path: Path, change: tuple[s
     assert problem in failure.value.message
     with pytest.raises(CheckFailure, match="not run on the lab yet"):
         ex_rollout.test_promotes_healthy(ctx)  # a slow policy is never run on the lab
+
+
+def test_scores_go_into_an_nbgrader_gradebook_through_its_api(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    from nbgrader.api import Gradebook
+
+    from trafficlab.course.autograde import write_gradebook
+
+    # nbgrader runs alembic (from the venv) when it creates a gradebook.
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}:{os.environ['PATH']}")
+    url = f"sqlite:///{tmp_path / 'gradebook.db'}"
+    with Gradebook(url) as book:
+        book.add_assignment("ps1")
+        book.add_notebook("02-rollback", "ps1")
+        book.add_grade_cell("rollback-grade", "02-rollback", "ps1", max_score=6, cell_type="code")
+        book.add_student("ana")
+        book.add_submission("ps1", "ana")
+    skipped = write_gradebook(tmp_path / "gradebook.db", [
+        NotebookGrade("ana", "02-rollback", [CellGrade("rollback-grade", 4, 6)]),
+        NotebookGrade("bo", "02-rollback", [CellGrade("rollback-grade", 6, 6)])])
+    assert skipped == ["bo/02-rollback"]  # not in the gradebook: said, not invented
+    with Gradebook(url) as book:
+        grade = book.find_grade("rollback-grade", "02-rollback", "ps1", "ana")
+        assert (grade.auto_score, grade.score) == (4, 4)

@@ -1,10 +1,10 @@
 """Every notebook, executed top to bottom on its own fresh local lab, through ``autograde``.
 
-One autograde run (two at a time, as ``make autograde`` does) grades two submissions of each
-notebook: the instructor's solution, which must get every point with no error and nothing on
-stderr, and the student version left unanswered, which must get none (so the checks are not
-vacuous). Each notebook runs in its own process with its own lab home in this test's tmp
-folder; the fixture stops any lab still running there afterwards.
+One autograde run (two at a time, in its sandboxes, as ``make autograde`` does) grades two
+submissions of each notebook: the instructor's solution, which must get every point with no
+error and nothing on stderr, and the student version left unanswered, which must get none (so
+the checks are not vacuous). Each notebook runs in its own sandbox with its own lab home in
+this test's tmp folder; the fixture stops any lab still running there afterwards.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import pytest
 
 from trafficlab.course.autograde import NotebookGrade, autograde
 from trafficlab.course.release import RELEASE_DIR, grade_cells, repo_root, source_notebooks
+from trafficlab.course.sandbox import probe
 from trafficlab.lab import Lab
 
 pytestmark = pytest.mark.integration
@@ -54,8 +55,10 @@ def graded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Graded]:
             (submissions / student).mkdir(parents=True, exist_ok=True)
             shutil.copy(folder / path.name, submissions / student / path.name)
     try:
+        # Sandboxed wherever bubblewrap runs (tests/hostile/test_notebooks.py tries the
+        # attacks); where it cannot, the same flow unsandboxed, so the notebooks are still tested.
         grades = autograde(submissions, out=base / "grades.csv", autograded=base / "autograded",
-                           jobs=2, tmp_root=work)
+                           jobs=2, tmp_root=work, sandbox=probe() is None)
         yield base, {(g.student, g.notebook): g for g in grades}
     finally:
         # A crashed grading process could leave its lab behind: stop it by its home.

@@ -2,6 +2,7 @@
 
     python -m trafficlab.course release [--check] [--out release/student]
     python -m trafficlab.course autograde SUBMISSIONS [--out grades.csv] [--jobs 2] [--timeout 120]
+                                          [--no-sandbox] [--gradebook gradebook.db]
     python -m trafficlab.course run NOTEBOOK [--out EXECUTED.ipynb]
 """
 
@@ -42,7 +43,7 @@ def _release(args: argparse.Namespace) -> int:
 
 
 def _autograde(args: argparse.Namespace) -> int:
-    from trafficlab.course.autograde import NotebookGrade, autograde
+    from trafficlab.course.autograde import NotebookGrade, SandboxUnavailable, autograde
 
     folder = Path(args.submissions)
     if not folder.is_dir():
@@ -55,8 +56,19 @@ def _autograde(args: argparse.Namespace) -> int:
               f"in {grade.seconds:.1f} s{tail}", file=sys.stderr, flush=True)
 
     out = Path(args.out)
-    grades = autograde(folder, out=out, autograded=Path(args.autograded) if args.autograded else None,
-                       jobs=args.jobs, timeout=args.timeout, on_done=done)
+    if args.no_sandbox:
+        print("warning: --no-sandbox: each notebook runs as you, on this host: it can read "
+              "solutions/ and the hidden checks, reach other labs and leave processes behind",
+              file=sys.stderr)
+    try:
+        grades = autograde(folder, out=out,
+                           autograded=Path(args.autograded) if args.autograded else None,
+                           jobs=args.jobs, timeout=args.timeout, on_done=done,
+                           sandbox=not args.no_sandbox,
+                           gradebook=Path(args.gradebook) if args.gradebook else None)
+    except SandboxUnavailable as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
     if not grades:
         print(f"error: no course notebook found under {folder}", file=sys.stderr)
         return 1
@@ -64,13 +76,37 @@ def _autograde(args: argparse.Namespace) -> int:
     return 0
 
 
-def _grade_notebook(args: argparse.Namespace) -> int:
-    from trafficlab.course.autograde import grade_notebook
+def _execute(args: argparse.Namespace) -> int:
+    """Inside the student sandbox: run the notebook where it is, save it executed."""
+    from trafficlab.course.execute import execute_notebook
+    from trafficlab.course.release import read_notebook, write_notebook
 
-    grade = grade_notebook(Path(args.notebook), Path(args.source), student=args.student,
-                           out=Path(args.out) if args.out else None, timeout=args.timeout,
-                           tmp_root=Path(args.tmp_root) if args.tmp_root else None)
-    print(json.dumps(grade.to_dict()))
+    nb = read_notebook(Path(args.notebook))
+    run = execute_notebook(nb, Path(args.workdir), home=Path(args.home), timeout=args.timeout)
+    write_notebook(run.notebook, Path(args.out))
+    if run.error:
+        print(run.error, file=sys.stderr)
+    return 0
+
+
+def _serve_answer(args: argparse.Namespace) -> int:
+    """Inside its own sandbox: the student's answer cell, served to the grader (never returns)."""
+    from trafficlab.course.answer_server import serve
+
+    serve(Path(args.source).read_text(encoding="utf-8"), args.name, Path(args.socket))
+    return 0
+
+
+def _grade_answers(args: argparse.Namespace) -> int:
+    """Inside the grading sandbox: grade collected answer files, print JSON on the last line."""
+    from trafficlab.course.autograde import grade_answers
+
+    functions = {}
+    for item in args.function:
+        name, _, path = item.partition("=")
+        functions[name] = Path(path)
+    verdicts = grade_answers(Path(args.answers), args.exercise, Path(args.home), functions)
+    print(json.dumps(verdicts))
     return 0
 
 
@@ -108,15 +144,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--jobs", type=int, default=2, help="notebooks graded at once (default 2)")
     p.add_argument("--timeout", type=int, default=CELL_TIMEOUT,
                    help=f"seconds per cell without its own timeout (default {CELL_TIMEOUT})")
+    p.add_argument("--no-sandbox", action="store_true",
+                   help="run notebooks without bubblewrap (they can then read solutions/ and the "
+                   "hidden checks, reach other labs and leave processes behind)")
+    p.add_argument("--gradebook", default=None,
+                   help="nbgrader gradebook to fill (default: gradebook.db beside SUBMISSIONS, "
+                   "when there is one)")
     p.set_defaults(func=_autograde)
-    p = sub.add_parser("grade-notebook", help="(internal) grade one notebook, print JSON")
+    p = sub.add_parser("execute", help="(internal, in the sandbox) run one notebook in place")
     p.add_argument("notebook")
-    p.add_argument("--source", required=True)
-    p.add_argument("--student", required=True)
-    p.add_argument("--out", default=None)
+    p.add_argument("--workdir", required=True)
+    p.add_argument("--home", required=True)
+    p.add_argument("--out", required=True)
     p.add_argument("--timeout", type=int, default=CELL_TIMEOUT)
-    p.add_argument("--tmp-root", default=None)
-    p.set_defaults(func=_grade_notebook)
+    p.set_defaults(func=_execute)
+    p = sub.add_parser("grade-answers", help="(internal, in the sandbox) grade answer files, JSON")
+    p.add_argument("answers")
+    p.add_argument("--exercise", action="append", default=[])
+    p.add_argument("--home", required=True)
+    p.add_argument("--function", action="append", default=[], help="NAME=SOCKET of a served answer")
+    p.set_defaults(func=_grade_answers)
+    p = sub.add_parser("serve-answer", help="(internal, in the sandbox) serve a Python answer")
+    p.add_argument("source")
+    p.add_argument("--name", required=True)
+    p.add_argument("--socket", required=True)
+    p.set_defaults(func=_serve_answer)
     p = sub.add_parser("run", help="execute one notebook top to bottom in a fresh lab")
     p.add_argument("notebook")
     p.add_argument("--out", default=None, help="save the executed notebook here")
