@@ -12,6 +12,7 @@ The hierarchy, so callers know what to catch::
     ├── BackendError         the backend (local processes, kind cluster) could not do what was asked
     ├── MonitoringError      Prometheus could not be started or queried, or a source is empty
     ├── UnsafeFileError      a file refused unread: a link, not a regular file, too large
+    ├── SandboxUnavailable   student code would run unsandboxed (no bubblewrap, no --no-sandbox)
     ├── UsageError           an option out of range (also a ValueError, for library callers)
     │   ├── GenerateError    the options of `trafficlab generate` do not describe a route
     │   └── PolicyError      a rollout policy setting is missing or invalid (names the field)
@@ -34,6 +35,7 @@ __all__ = [
     "PolicyError",
     "ProxyError",
     "ReleaseError",
+    "SandboxUnavailable",
     "StripError",
     "TrafficLabError",
     "UnsafeFileError",
@@ -202,3 +204,9 @@ class ReleaseError(TrafficLabError):
 
 class StripError(ReleaseError):
     """A grader module whose hidden checks cannot be cut out safely."""
+
+
+class SandboxUnavailable(TrafficLabError):
+    """Student code would run unsandboxed: refused unless the instructor says ``--no-sandbox``."""
+
+    reason = "Unavailable"

@@ -62,7 +62,7 @@ from typing import Any
 import nbformat
 from nbformat import NotebookNode
 
-from trafficlab._errors import TrafficLabError
+from trafficlab._errors import SandboxUnavailable
 from trafficlab.course.execute import CELL_TIMEOUT, cell_timeout
 from trafficlab.course.release import (
     grade_cells,
@@ -225,12 +225,6 @@ RPC_DIR = Path("/rpc")
 _SCORE_CALL = re.compile(r"course\.score\(\s*lab\s*,\s*[\"']([A-Za-z0-9_-]+)[\"']")
 #: Bytes of an executed notebook read back for feedback (charts make them large).
 _EXECUTED_LIMIT = 32 * 1024 * 1024
-
-
-class SandboxUnavailable(TrafficLabError):
-    """Student code would run unsandboxed: refused unless the instructor says ``--no-sandbox``."""
-
-    reason = "Unavailable"
 
 
 @dataclass
