@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import http.client
 import json
 import os
@@ -18,6 +19,7 @@ import pytest
 import yaml
 
 from trafficlab import Lab
+from trafficlab.traffic import send
 
 pytestmark = pytest.mark.integration
 
@@ -167,3 +169,83 @@ def test_oversized_body_is_refused_unread(lab: Lab) -> None:
         conn.close()
     assert (response.status, answer["reason"]) == (413, "RequestEntityTooLarge")
     assert "3 MiB" in answer["message"]
+
+
+BASELINE_ROUTE = yaml.safe_load((Path(__file__).resolve().parents[1] / "cluster" / "manifests"
+                                 / "baseline" / "30-httproute-task-api.yaml").read_text())
+
+
+@pytest.fixture()
+def baseline(lab: Lab) -> Any:
+    """Each write test starts from the baseline route and leaves it so."""
+    lab.apply(BASELINE_ROUTE)
+    yield lab
+    lab.delete("httproute", "other", ignore_not_found=True)
+    lab.apply(BASELINE_ROUTE)
+
+
+def weights(lab: Lab) -> list[int]:
+    rule = lab.get("httproute", "task-api")["spec"]["rules"][0]
+    return [int(ref.get("weight", 1)) for ref in rule["backendRefs"]]
+
+
+def test_merge_patch_moves_traffic_to_v2(baseline: Lab) -> None:
+    lab = baseline
+    rules = lab.get("httproute", "task-api")["spec"]["rules"]
+    rules[0]["backendRefs"][0]["weight"], rules[0]["backendRefs"][1]["weight"] = 0, 100
+    out = kubectl(lab, "patch", "httproute", "task-api", "--type", "merge",
+                  "-p", json.dumps({"spec": {"rules": rules}})).stdout
+    assert out.strip() == "httproute.gateway.networking.k8s.io/task-api patched"
+    assert weights(lab) == [0, 100]
+    lab.wait_programmed()
+    result = send(lab.url(), requests=40, concurrency=4)
+    assert set(result.by_version) == {"v2"}, result.by_version
+    again = kubectl(lab, "patch", "httproute", "task-api", "--type", "merge",
+                    "-p", json.dumps({"spec": {"rules": rules}})).stdout
+    assert again.strip() == "httproute.gateway.networking.k8s.io/task-api patched (no change)"
+
+
+def test_json_patch_sets_one_weight(baseline: Lab) -> None:
+    lab = baseline
+    ops = [{"op": "replace", "path": "/spec/rules/0/backendRefs/0/weight", "value": 90},
+           {"op": "replace", "path": "/spec/rules/0/backendRefs/1/weight", "value": 10}]
+    out = kubectl(lab, "patch", "httproute", "task-api", "--type", "json",
+                  "-p", json.dumps(ops)).stdout
+    assert out.strip() == "httproute.gateway.networking.k8s.io/task-api patched"
+    assert weights(lab) == [90, 10]
+
+
+def test_invalid_patch_is_kubectls_message_and_changes_nothing(baseline: Lab) -> None:
+    lab = baseline
+    before = lab.get("httproute", "task-api")["metadata"]["resourceVersion"]
+    ops = [{"op": "replace", "path": "/spec/rules/0/backendRefs/0/weight", "value": 1000001}]
+    result = kubectl(lab, "patch", "httproute", "task-api", "--type", "json",
+                     "-p", json.dumps(ops), check=False)
+    assert result.returncode == 1
+    assert result.stderr.startswith('The HTTPRoute "task-api" is invalid: '
+                                    "spec.rules[0].backendRefs[0].weight"), result.stderr
+    assert lab.get("httproute", "task-api")["metadata"]["resourceVersion"] == before
+
+
+def test_stale_resource_version_is_a_conflict(baseline: Lab) -> None:
+    lab = baseline
+    patch = {"metadata": {"resourceVersion": "1"}, "spec": {"hostnames": ["stale.example"]}}
+    result = kubectl(lab, "patch", "httproute", "task-api", "--type", "merge",
+                     "-p", json.dumps(patch), check=False)
+    assert result.returncode == 1
+    assert "Error from server (Conflict)" in result.stderr
+    assert "hostnames" not in lab.get("httproute", "task-api")["spec"]
+
+
+def test_delete_route(baseline: Lab) -> None:
+    lab = baseline
+    other = copy.deepcopy(BASELINE_ROUTE)
+    other["metadata"]["name"] = "other"
+    other["spec"]["hostnames"] = ["other.example"]
+    lab.apply(other)
+    out = kubectl(lab, "delete", "httproute", "other").stdout
+    assert out.strip() == ('httproute.gateway.networking.k8s.io "other" deleted '
+                           "from default namespace")
+    assert [r["metadata"]["name"] for r in lab.get("httproute")] == ["task-api"]
+    missing = kubectl(lab, "delete", "httproute", "other", check=False)
+    assert missing.returncode == 1 and "(NotFound)" in missing.stderr

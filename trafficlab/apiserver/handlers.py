@@ -216,9 +216,27 @@ class RestHandlers:
                                   "kubectl patch --type merge or --type json"))
         key = self._key(t)
         dry = self._dry_run(req)
-        self.controller.patch(key, self._json_body(req), patch_type, dry_run=dry)
+        patch = self._json_body(req)
+        self._check_precondition(patch, key, t)
+        self.controller.patch(key, patch, patch_type, dry_run=dry)
         # Unchanged: the very object a GET answers, so kubectl prints "patched (no change)".
         return self._shaped(self.controller.store.get(key), t)
+
+    def _check_precondition(self, patch: Any, key: ObjectKey, t: _Target) -> None:
+        """A resourceVersion in a merge patch is a precondition: a stale one is 409 Conflict."""
+        if not isinstance(patch, dict) or not isinstance(patch.get("metadata"), dict):
+            return
+        wanted = patch["metadata"].get("resourceVersion")
+        if wanted is None:
+            return
+        current = self.controller.store.get(key)["metadata"].get("resourceVersion")
+        if str(wanted) != str(current):
+            raise ApiError(status(
+                "Conflict", f'Operation cannot be fulfilled on {t.res.resource} "{key.name}": '
+                "the object has been modified; please apply your changes to the latest version "
+                "and try again",
+                details={"name": key.name, "kind": t.res.plural,
+                         **({"group": t.res.group} if t.res.group else {})}))
 
     def _delete(self, req: Request, t: _Target) -> Obj:
         key = self._key(t)
