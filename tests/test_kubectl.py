@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from trafficlab import Lab
+from trafficlab.apiserver.strategic import strategic_merge
 from trafficlab.traffic import send
 
 pytestmark = pytest.mark.integration
@@ -249,3 +250,70 @@ def test_delete_route(baseline: Lab) -> None:
     assert [r["metadata"]["name"] for r in lab.get("httproute")] == ["task-api"]
     missing = kubectl(lab, "delete", "httproute", "other", check=False)
     assert missing.returncode == 1 and "(NotFound)" in missing.stderr
+
+
+V2_FILE = Path(__file__).resolve().parents[1] / "cluster" / "manifests" / "baseline" / "21-task-api-v2.yaml"
+
+
+def test_apply_creates_then_configures_a_route(baseline: Lab, tmp_path: Path) -> None:
+    lab = baseline
+    other = copy.deepcopy(BASELINE_ROUTE)
+    other["metadata"]["name"] = "other"
+    other["spec"]["hostnames"] = ["other.example"]
+    path = tmp_path / "other.yaml"
+    path.write_text(yaml.safe_dump(other))
+    out = kubectl(lab, "apply", "--validate=false", "-f", str(path)).stdout
+    assert out.strip() == "httproute.gateway.networking.k8s.io/other created"
+    stored = lab.get("httproute", "other")
+    assert "kubectl.kubernetes.io/last-applied-configuration" in stored["metadata"]["annotations"]
+    other["spec"]["hostnames"] = ["other2.example"]
+    path.write_text(yaml.safe_dump(other))
+    out = kubectl(lab, "apply", "--validate=false", "-f", str(path)).stdout
+    assert out.strip() == "httproute.gateway.networking.k8s.io/other configured"
+    assert lab.get("httproute", "other")["spec"]["hostnames"] == ["other2.example"]
+    again = kubectl(lab, "create", "--validate=false", "-f", str(path), check=False)
+    assert again.returncode == 1
+    assert ('Error from server (AlreadyExists): error when creating "' in again.stderr
+            and 'httproutes.gateway.networking.k8s.io "other" already exists' in again.stderr)
+
+
+def test_apply_and_set_env_on_a_deployment(lab: Lab, tmp_path: Path) -> None:
+    docs = list(yaml.safe_load_all(V2_FILE.read_text()))
+    deploy = next(d for d in docs if d["kind"] == "Deployment")
+    deploy["spec"]["template"]["spec"]["containers"][0]["env"].append({"name": "EXTRA",
+                                                                       "value": "1"})
+    path = tmp_path / "deploy.yaml"
+    path.write_text(yaml.safe_dump(deploy))
+    try:
+        # Built-ins get a strategic merge patch ($setElementOrder/env, env merged by name).
+        first = kubectl(lab, "apply", "--validate=false", "-f", str(path)).stdout
+        assert first.strip() == "deployment.apps/task-api-v2 configured"
+        second = kubectl(lab, "apply", "--validate=false", "-f", str(path)).stdout
+        assert second.strip() == "deployment.apps/task-api-v2 unchanged"
+        out = kubectl(lab, "set", "env", "deployment/task-api-v2", "EXTRA=2").stdout
+        assert out.strip() == "deployment.apps/task-api-v2 env updated"
+        env = lab.get("deployment", "task-api-v2")["spec"]["template"]["spec"]["containers"][0]["env"]
+        assert [e["name"] for e in env] == ["VERSION", "POD_NAME", "EXTRA"]
+        assert env[2]["value"] == "2"
+    finally:
+        lab.apply(list(yaml.safe_load_all(V2_FILE.read_text())))
+
+
+def test_strategic_merge_directives() -> None:
+    original = {"spec": {"containers": [{"name": "a", "image": "x", "env": [
+        {"name": "A", "value": "1"}, {"name": "B", "value": "2"}]}, {"name": "b", "image": "y"}],
+        "ports": [{"port": 80, "name": "http"}, {"port": 81}], "keep": 1, "drop": 2}}
+    patch = {"spec": {
+        "$setElementOrder/containers": [{"name": "b"}, {"name": "a"}],
+        "containers": [{"name": "a", "env": [{"name": "A", "$patch": "delete"},
+                                             {"name": "C", "value": "3"}]}],
+        "ports": [{"port": 81, "name": "extra"}], "drop": None}}
+    result = strategic_merge(original, patch)
+    assert [c["name"] for c in result["spec"]["containers"]] == ["b", "a"]
+    assert result["spec"]["containers"][1] == {"name": "a", "image": "x", "env": [
+        {"name": "B", "value": "2"}, {"name": "C", "value": "3"}]}
+    assert result["spec"]["ports"] == [{"port": 80, "name": "http"}, {"port": 81, "name": "extra"}]
+    assert "drop" not in result["spec"] and result["spec"]["keep"] == 1
+    replaced = strategic_merge(original, {"spec": {"$patch": "replace", "keep": 2}})
+    assert replaced == {"spec": {"keep": 2}}
+    assert original["spec"]["keep"] == 1  # the input is left alone

@@ -16,6 +16,7 @@ from trafficlab.apiserver import discovery, tables
 from trafficlab.apiserver.catalog import ApiResource, find
 from trafficlab.apiserver.selectors import field_selector, label_selector
 from trafficlab.apiserver.status import ApiError, from_lab_error, status, success
+from trafficlab.apiserver.strategic import strategic_merge
 from trafficlab.controlplane.controller import Controller
 from trafficlab.controlplane.snapshot import ObjectKey
 
@@ -218,6 +219,19 @@ class RestHandlers:
         dry = self._dry_run(req)
         patch = self._json_body(req)
         self._check_precondition(patch, key, t)
+        if patch_type == "strategic" and not t.res.group.endswith("gateway.networking.k8s.io"):
+            # Built-ins: the lab computes the strategic merge here and stores the result as a
+            # JSON patch of the whole object, so validation and reconcile are the controller's.
+            current = self.controller.store.get(key)
+            user_view = {k: v for k, v in current.items() if k != "status"}
+            merged = strategic_merge(user_view, patch)
+            if not isinstance(merged, dict):
+                raise ApiError(status("BadRequest", "a strategic merge patch must be an object"))
+            patch = [{"op": "add", "path": f"/{name}", "value": value}
+                     for name, value in merged.items() if name not in ("apiVersion", "kind")]
+            patch += [{"op": "remove", "path": f"/{name}"} for name in user_view
+                      if name not in merged]
+            patch_type = "json"
         self.controller.patch(key, patch, patch_type, dry_run=dry)
         # Unchanged: the very object a GET answers, so kubectl prints "patched (no change)".
         return self._shaped(self.controller.store.get(key), t)

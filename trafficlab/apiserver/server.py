@@ -90,6 +90,8 @@ class KubeApiServer:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
             timeout = _IDLE_SECONDS
+            # Headers and body leave in separate writes; Nagle would hold the body ~40 ms.
+            disable_nagle_algorithm = True
 
             def log_message(self, format: str, *args: Any) -> None:
                 log.debug(format, *args)
