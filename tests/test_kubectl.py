@@ -262,16 +262,16 @@ def test_apply_creates_then_configures_a_route(baseline: Lab, tmp_path: Path) ->
     other["spec"]["hostnames"] = ["other.example"]
     path = tmp_path / "other.yaml"
     path.write_text(yaml.safe_dump(other))
-    out = kubectl(lab, "apply", "--validate=false", "-f", str(path)).stdout
+    out = kubectl(lab, "apply", "-f", str(path)).stdout
     assert out.strip() == "httproute.gateway.networking.k8s.io/other created"
     stored = lab.get("httproute", "other")
     assert "kubectl.kubernetes.io/last-applied-configuration" in stored["metadata"]["annotations"]
     other["spec"]["hostnames"] = ["other2.example"]
     path.write_text(yaml.safe_dump(other))
-    out = kubectl(lab, "apply", "--validate=false", "-f", str(path)).stdout
+    out = kubectl(lab, "apply", "-f", str(path)).stdout
     assert out.strip() == "httproute.gateway.networking.k8s.io/other configured"
     assert lab.get("httproute", "other")["spec"]["hostnames"] == ["other2.example"]
-    again = kubectl(lab, "create", "--validate=false", "-f", str(path), check=False)
+    again = kubectl(lab, "create", "-f", str(path), check=False)
     assert again.returncode == 1
     assert ('Error from server (AlreadyExists): error when creating "' in again.stderr
             and 'httproutes.gateway.networking.k8s.io "other" already exists' in again.stderr)
@@ -286,9 +286,9 @@ def test_apply_and_set_env_on_a_deployment(lab: Lab, tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump(deploy))
     try:
         # Built-ins get a strategic merge patch ($setElementOrder/env, env merged by name).
-        first = kubectl(lab, "apply", "--validate=false", "-f", str(path)).stdout
+        first = kubectl(lab, "apply", "-f", str(path)).stdout
         assert first.strip() == "deployment.apps/task-api-v2 configured"
-        second = kubectl(lab, "apply", "--validate=false", "-f", str(path)).stdout
+        second = kubectl(lab, "apply", "-f", str(path)).stdout
         assert second.strip() == "deployment.apps/task-api-v2 unchanged"
         out = kubectl(lab, "set", "env", "deployment/task-api-v2", "EXTRA=2").stdout
         assert out.strip() == "deployment.apps/task-api-v2 env updated"
@@ -317,3 +317,23 @@ def test_strategic_merge_directives() -> None:
     replaced = strategic_merge(original, {"spec": {"$patch": "replace", "keep": 2}})
     assert replaced == {"spec": {"keep": 2}}
     assert original["spec"]["keep"] == 1  # the input is left alone
+
+
+def test_apply_refuses_an_unknown_field_as_strict_decoding(baseline: Lab, tmp_path: Path) -> None:
+    lab = baseline
+    before = lab.get("httproute", "task-api")["metadata"]["resourceVersion"]
+    bad = copy.deepcopy(BASELINE_ROUTE)
+    bad["spec"]["rules"][0]["backendRef"] = bad["spec"]["rules"][0].pop("backendRefs")
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(bad))
+    result = kubectl(lab, "apply", "-f", str(path), check=False)
+    assert result.returncode == 1
+    assert "Error from server (BadRequest)" in result.stderr
+    assert ('HTTPRoute in version "v1" cannot be handled as a HTTPRoute: strict decoding error: '
+            'unknown field "spec.rules[0].backendRef"') in result.stderr, result.stderr
+    assert lab.get("httproute", "task-api")["metadata"]["resourceVersion"] == before
+
+
+def test_explain_reads_the_crd_schema(lab: Lab) -> None:
+    out = kubectl(lab, "explain", "httproute.spec.rules.backendRefs.weight").stdout
+    assert "KIND:       HTTPRoute" in out and "FIELD: weight <integer>" in out

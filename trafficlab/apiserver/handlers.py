@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from trafficlab._errors import TrafficLabError
-from trafficlab.apiserver import discovery, tables
+from trafficlab.apiserver import discovery, openapi, tables
 from trafficlab.apiserver.catalog import ApiResource, find
 from trafficlab.apiserver.selectors import field_selector, label_selector
 from trafficlab.apiserver.status import ApiError, from_lab_error, status, success
@@ -93,6 +93,14 @@ class RestHandlers:
         return self._verb(req, target)
 
     def _discovery(self, path: str) -> Obj | None:
+        if path == "/openapi/v3":
+            return openapi.root()
+        if path.startswith("/openapi/v3/"):
+            text = openapi.document(path.removeprefix("/openapi/v3/"))
+            if text is None:
+                raise _not_found_path(path)
+            doc: Obj = json.loads(text)
+            return doc
         if path == "/version":
             return dict(discovery.version_info())
         if path == "/api":
@@ -101,10 +109,10 @@ class RestHandlers:
             return discovery.group_list()
         parsed = _parse(path)
         if parsed is not None and not parsed[2]:
-            doc = discovery.resource_list(parsed[0], parsed[1])
-            if doc is None:
+            resources = discovery.resource_list(parsed[0], parsed[1])
+            if resources is None:
                 raise _not_found_path(path)
-            return doc
+            return resources
         return None
 
     def _target(self, group: str, version: str, rest: list[str], path: str) -> _Target:
@@ -148,7 +156,7 @@ class RestHandlers:
                 return 200, self._delete(req, t)
             return self._create(req, t)
         except TrafficLabError as exc:
-            raise from_lab_error(exc, t.res.info, t.name) from exc
+            raise from_lab_error(exc, t.res.info, t.name, version=t.version) from exc
 
     # -- reads -------------------------------------------------------------------------
     def _key(self, t: _Target, name: str | None = None) -> ObjectKey:

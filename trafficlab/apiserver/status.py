@@ -44,7 +44,8 @@ class ApiError(Exception):
         return int(self.body["code"])
 
 
-def from_lab_error(exc: TrafficLabError, info: KindInfo | None, name: str | None) -> ApiError:
+def from_lab_error(exc: TrafficLabError, info: KindInfo | None, name: str | None, *,
+                   version: str = "v1") -> ApiError:
     """The Status for an error the store or controller raised while serving ``info``/``name``."""
     details: dict[str, Any] = {}
     if info is not None:
@@ -52,6 +53,11 @@ def from_lab_error(exc: TrafficLabError, info: KindInfo | None, name: str | None
                    **({"group": info.group} if info.group else {})}
         if name:
             details["name"] = name
+    if isinstance(exc, ValidationError) and exc.problem.startswith("unknown field"):
+        # Strict field validation fails decoding, before validation: 400, as kube-apiserver.
+        kind = info.kind if info is not None else exc.kind
+        return ApiError(status("BadRequest", f'{kind} in version "{version}" cannot be handled '
+                               f"as a {kind}: strict decoding error: {exc.problem}"))
     if isinstance(exc, ValidationError):
         # kubectl prints "The HTTPRoute "x" is invalid:" then a bullet per cause.
         kind = info.kind if info is not None else exc.kind
