@@ -337,3 +337,38 @@ def test_apply_refuses_an_unknown_field_as_strict_decoding(baseline: Lab, tmp_pa
 def test_explain_reads_the_crd_schema(lab: Lab) -> None:
     out = kubectl(lab, "explain", "httproute.spec.rules.backendRefs.weight").stdout
     assert "KIND:       HTTPRoute" in out and "FIELD: weight <integer>" in out
+
+
+PROGRAMMED = '{.status.parents[0].conditions[?(@.type=="Programmed")].status}'
+
+
+def test_wait_for_programmed_after_a_patch(baseline: Lab) -> None:
+    lab = baseline
+    kubectl(lab, "patch", "httproute", "task-api", "--type", "merge",
+            "-p", '{"spec": {"hostnames": ["wait.example"]}}')
+    out = kubectl(lab, "wait", "--timeout=30s", f"--for=jsonpath={PROGRAMMED}=True",
+                  "httproute/task-api").stdout
+    assert out.strip() == "httproute.gateway.networking.k8s.io/task-api condition met"
+    route = lab.get("httproute", "task-api")
+    programmed = next(c for c in route["status"]["parents"][0]["conditions"]
+                      if c["type"] == "Programmed")
+    assert programmed["observedGeneration"] == route["metadata"]["generation"]
+
+
+def test_scale_and_rollout_status(lab: Lab) -> None:
+    try:
+        out = kubectl(lab, "scale", "deployment", "task-api-v2", "--replicas=2").stdout
+        assert out.strip() == "deployment.apps/task-api-v2 scaled"
+        done = kubectl(lab, "rollout", "status", "deployment/task-api-v2", "--timeout=60s").stdout
+        assert done.strip().endswith('deployment "task-api-v2" successfully rolled out')
+        ready = [p for p in lab.get("pods") if p["metadata"]["name"].startswith("task-api-v2-")
+                 and p["status"]["ready"]]
+        assert len(ready) == 2
+        kubectl(lab, "set", "env", "deployment/task-api-v2", "ROLLED=1")
+        kubectl(lab, "rollout", "status", "deployment/task-api-v2", "--timeout=60s")
+        status = yaml.safe_load(kubectl(lab, "get", "deploy", "task-api-v2", "-o", "yaml").stdout)
+        assert status["status"]["updatedReplicas"] == status["status"]["availableReplicas"] == 2
+    finally:
+        lab.apply(list(yaml.safe_load_all(V2_FILE.read_text())))
+    kubectl(lab, "wait", "--timeout=60s", "--for=jsonpath={.status.replicas}=1",
+            "deployment/task-api-v2")

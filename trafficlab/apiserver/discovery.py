@@ -48,6 +48,10 @@ def resource_list(group: str, version: str) -> dict[str, Any] | None:
         if res.short_names:
             entry["shortNames"] = list(res.short_names)
         resources.append(entry)
+        if res.kind == "Deployment":  # kubectl scale finds the Scale kind here
+            resources.append({"name": f"{res.plural}/scale", "singularName": "",
+                              "namespaced": True, "group": "autoscaling", "version": "v1",
+                              "kind": "Scale", "verbs": ["get", "patch"]})
     if not resources:
         return None
     group_version = f"{group}/{version}" if group else version

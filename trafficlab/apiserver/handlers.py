@@ -8,6 +8,8 @@ commands. Every failure leaves as an :class:`~trafficlab.apiserver.status.ApiErr
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,10 +19,12 @@ from trafficlab.apiserver.catalog import ApiResource, find
 from trafficlab.apiserver.selectors import field_selector, label_selector
 from trafficlab.apiserver.status import ApiError, from_lab_error, status, success
 from trafficlab.apiserver.strategic import strategic_merge
+from trafficlab.apiserver.watch import MAX_WATCH_SECONDS, watch_events
+from trafficlab.apiserver.workload_status import deployment_status
 from trafficlab.controlplane.controller import Controller
 from trafficlab.controlplane.snapshot import ObjectKey
 
-__all__ = ["Request", "RestHandlers"]
+__all__ = ["Answer", "Request", "RestHandlers", "WatchStream"]
 
 Obj = dict[str, Any]
 
@@ -39,6 +43,16 @@ class Request:
     accept: str = ""
     content_type: str = ""
     body: bytes = b""
+
+
+@dataclass(frozen=True)
+class WatchStream:
+    """A watch's answer: events to send one per line, as they come."""
+
+    events: Iterator[Obj]
+
+
+Answer = tuple[int, "Obj | WatchStream"]
 
 
 @dataclass(frozen=True)
@@ -67,19 +81,21 @@ def _parse(path: str) -> tuple[str, str, list[str]] | None:
 class RestHandlers:
     """Answers every path of the API; ``server_address`` is ``host:port`` for ``/api``."""
 
-    def __init__(self, controller: Controller, server_address: str) -> None:
+    def __init__(self, controller: Controller, server_address: str,
+                 stopping: threading.Event | None = None) -> None:
         self.controller = controller
         self.server_address = server_address
+        self.stopping = stopping or threading.Event()
 
     # -- entry -------------------------------------------------------------------------
-    def handle(self, req: Request) -> tuple[int, Obj]:
+    def handle(self, req: Request) -> Answer:
         """The status code and JSON body answering ``req``."""
         try:
             return self._route(req)
         except ApiError as exc:
             return exc.code, exc.body
 
-    def _route(self, req: Request) -> tuple[int, Obj]:
+    def _route(self, req: Request) -> Answer:
         path = req.path.rstrip("/") or "/"
         if req.method == "GET":
             doc = self._discovery(path)
@@ -128,8 +144,13 @@ class RestHandlers:
         sub = rest[2] if len(rest) == 3 else None
         return _Target(res, version, namespace, name, sub)
 
-    def _verb(self, req: Request, t: _Target) -> tuple[int, Obj]:
+    def _verb(self, req: Request, t: _Target) -> Answer:
         if t.subresource is not None:
+            if t.subresource == "scale" and t.res.kind == "Deployment" and t.namespace:
+                try:
+                    return 200, self._scale(req, t)
+                except TrafficLabError as exc:
+                    raise from_lab_error(exc, t.res.info, t.name, version=t.version) from exc
             raise ApiError(status("NotFound", f'{t.res.resource} "{t.name}": the lab does not '
                                   f'serve the "{t.subresource}" subresource yet'))
         verb = {("GET", True): "get", ("GET", False): "list", ("PATCH", True): "patch",
@@ -142,9 +163,7 @@ class RestHandlers:
         if t.res.namespaced and t.namespace is None and verb != "list":
             raise _not_found_path(req.path)
         if verb == "list" and req.query.get("watch") in ("true", "1"):
-            # Refused rather than ignored: client-go falls back, a silent answer would hang it.
-            raise ApiError(status("MethodNotAllowed", "watch is not supported by the lab yet; "
-                                  "poll with kubectl get instead"))
+            return 200, self._watch(req, t)
         try:
             if verb == "get":
                 return 200, self._get(req, t)
@@ -175,6 +194,8 @@ class RestHandlers:
     def _shaped(self, obj: Obj, t: _Target) -> Obj:
         obj["apiVersion"] = t.res.api_version(t.version)
         obj["kind"] = t.res.kind
+        if t.res.kind == "Deployment" and "status" not in obj:
+            obj["status"] = deployment_status(obj, self.controller.pods.pods())
         return obj
 
     def _revision(self) -> str:
@@ -205,6 +226,45 @@ class RestHandlers:
         fields = field_selector(req.query.get("fieldSelector"))
         objects = [self._shaped(o, t) for o in self._objects(t) if labels(o) and fields(o)]
         return self._answer(req, t, objects, one=False)
+
+    def _watch(self, req: Request, t: _Target) -> WatchStream:
+        labels = label_selector(req.query.get("labelSelector"))
+        fields = field_selector(req.query.get("fieldSelector"))
+
+        def list_objects() -> list[Obj]:
+            return [self._shaped(o, t) for o in self._objects(t) if labels(o) and fields(o)]
+
+        try:
+            timeout = float(req.query.get("timeoutSeconds") or MAX_WATCH_SECONDS)
+        except ValueError as exc:
+            raise ApiError(status("BadRequest", "timeoutSeconds must be a number")) from exc
+        return WatchStream(watch_events(
+            list_objects, kind=t.res.kind, api_version=t.res.api_version(t.version),
+            revision=self._revision, send_initial=req.query.get("sendInitialEvents") == "true",
+            since=req.query.get("resourceVersion"), timeout=timeout, stopping=self.stopping))
+
+    def _scale(self, req: Request, t: _Target) -> Obj:
+        """``deployments/X/scale``: read or patch the replicas as an autoscaling/v1 Scale."""
+        key = self._key(t)
+        if req.method == "PATCH":
+            patch = self._json_body(req)
+            replicas = patch.get("spec", {}).get("replicas") if isinstance(patch, dict) else None
+            if not isinstance(replicas, int) or isinstance(replicas, bool):
+                raise ApiError(status("BadRequest", 'a scale patch sets {"spec": {"replicas": N}}'))
+            self.controller.patch(key, {"spec": {"replicas": replicas}}, "merge",
+                                  dry_run=self._dry_run(req))
+        elif req.method != "GET":
+            raise ApiError(status("MethodNotAllowed", f"{req.method} is not supported on "
+                                  "deployments/scale by the lab"))
+        deploy = self._shaped(self.controller.store.get(key), t)
+        meta = deploy["metadata"]
+        selector = deploy["spec"].get("selector", {}).get("matchLabels", {})
+        return {"kind": "Scale", "apiVersion": "autoscaling/v1",
+                "metadata": {k: meta[k] for k in ("name", "namespace", "uid", "resourceVersion",
+                                                 "creationTimestamp") if k in meta},
+                "spec": {"replicas": int(deploy["spec"].get("replicas", 1))},
+                "status": {"replicas": int(deploy["status"].get("replicas", 0)),
+                           "selector": ",".join(f"{k}={v}" for k, v in sorted(selector.items()))}}
 
     # -- writes ------------------------------------------------------------------------
     def _json_body(self, req: Request) -> Any:
@@ -270,7 +330,7 @@ class RestHandlers:
             details["group"] = t.res.group
         return success(details)
 
-    def _create(self, req: Request, t: _Target) -> tuple[int, Obj]:
+    def _create(self, req: Request, t: _Target) -> Answer:
         body = self._json_body(req)
         if not isinstance(body, dict) or not isinstance(body.get("metadata"), dict):
             raise ApiError(status("BadRequest", "the request body must be an object with metadata"))

@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urlparse
 from trafficlab._private import new_token
 from trafficlab.apiserver.auth import BearerAuth
 from trafficlab.apiserver.certs import make_certs
-from trafficlab.apiserver.handlers import Request, RestHandlers
+from trafficlab.apiserver.handlers import Request, RestHandlers, WatchStream
 from trafficlab.apiserver.kubeconfig import write_kubeconfig
 from trafficlab.apiserver.status import status
 from trafficlab.controlplane.controller import Controller
@@ -62,7 +62,8 @@ class KubeApiServer:
                                                 do_handshake_on_connect=False)
         host, port = self.httpd.server_address[:2]
         self.address = f"{host!s}:{port}"
-        self.handlers = RestHandlers(controller, self.address)
+        self._stopping = threading.Event()
+        self.handlers = RestHandlers(controller, self.address, self._stopping)
         self._thread: threading.Thread | None = None
 
     @property
@@ -78,6 +79,7 @@ class KubeApiServer:
 
     def stop(self) -> None:
         """Stop serving and remove the kubeconfig: its token dies with the daemon."""
+        self._stopping.set()  # open watches end
         if self._thread is not None:
             self.httpd.shutdown()
             self._thread.join(timeout=5)
@@ -143,7 +145,23 @@ class KubeApiServer:
                     log.exception("request failed: %s %s", method, self.path)
                     code, payload = 500, status("InternalError", f"the lab daemon failed: "
                                                 f"{exc!r}; see its log in the lab home")
-                self._send(code, payload)
+                if isinstance(payload, WatchStream):
+                    self._stream(payload)
+                else:
+                    self._send(code, payload)
+
+            def _stream(self, stream: WatchStream) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                try:
+                    for event in stream.events:
+                        line = json.dumps(event).encode() + b"\n"
+                        self.wfile.write(b"%x\r\n%s\r\n" % (len(line), line))
+                    self.wfile.write(b"0\r\n\r\n")
+                except (OSError, ssl.SSLError):
+                    self.close_connection = True  # the client went away: the watch ends
 
             def do_GET(self) -> None:
                 self._dispatch("GET")
