@@ -372,3 +372,31 @@ def test_scale_and_rollout_status(lab: Lab) -> None:
         lab.apply(list(yaml.safe_load_all(V2_FILE.read_text())))
     kubectl(lab, "wait", "--timeout=60s", "--for=jsonpath={.status.replicas}=1",
             "deployment/task-api-v2")
+
+
+def test_the_kubernetes_client_drives_the_lab(baseline: Lab) -> None:
+    from kubernetes import client, config
+
+    lab = baseline
+    api = config.new_client_from_config(config_file=str(lab.home / "kubeconfig"))
+    try:
+        custom = client.CustomObjectsApi(api)
+        args = ("gateway.networking.k8s.io", "v1", "default", "httproutes")
+        route = custom.get_namespaced_custom_object(*args, "task-api")
+        assert route["metadata"]["name"] == "task-api"
+        patched = custom.patch_namespaced_custom_object(
+            *args, "task-api",
+            [{"op": "replace", "path": "/spec/rules/0/backendRefs/1/weight", "value": 5}],
+            _content_type="application/json-patch+json")
+        assert patched["spec"]["rules"][0]["backendRefs"][1]["weight"] == 5
+        with pytest.raises(client.ApiException) as missing:
+            custom.get_namespaced_custom_object(*args, "nope")
+        assert missing.value.status == 404
+        core = client.CoreV1Api(api)
+        assert len(core.list_namespaced_pod("default").items) == 2
+        assert {s.metadata.name for s in core.list_namespaced_service("default").items} == {
+            "task-api-v1", "task-api-v2"}
+        deploy = client.AppsV1Api(api).read_namespaced_deployment("task-api-v1", "default")
+        assert deploy.status.ready_replicas == 1
+    finally:
+        api.close()
