@@ -400,3 +400,16 @@ def test_the_kubernetes_client_drives_the_lab(baseline: Lab) -> None:
         assert deploy.status.ready_replicas == 1
     finally:
         api.close()
+
+
+def test_patch_errors_read_as_on_a_cluster(baseline: Lab) -> None:
+    lab = baseline
+    bad_path = kubectl(lab, "patch", "httproute", "task-api", "--type", "json", "-p",
+                       '[{"op": "replace", "path": "/spec/nothing/0", "value": 1}]', check=False)
+    assert bad_path.returncode == 1 and bad_path.stderr.startswith("The request is invalid: ")
+    strategic = kubectl(lab, "patch", "httproute", "task-api",
+                        "-p", '{"spec": {"hostnames": ["x.example"]}}', check=False)
+    assert strategic.returncode == 1
+    assert ("application/strategic-merge-patch+json is not supported by "
+            "gateway.networking.k8s.io/v1, Kind=HTTPRoute") in strategic.stderr
+    assert "hostnames" not in lab.get("httproute", "task-api")["spec"]

@@ -287,7 +287,13 @@ class RestHandlers:
         dry = self._dry_run(req)
         patch = self._json_body(req)
         self._check_precondition(patch, key, t)
-        if patch_type == "strategic" and not t.res.group.endswith("gateway.networking.k8s.io"):
+        if patch_type == "strategic" and t.res.group.endswith("gateway.networking.k8s.io"):
+            # As kube-apiserver answers for any custom resource (kubectl patch's default type).
+            raise ApiError(status(
+                "UnsupportedMediaType", "the body of the request was in an unknown format - "
+                "accepted media types include: application/json-patch+json, "
+                "application/merge-patch+json, application/apply-patch+yaml"))
+        if patch_type == "strategic":
             # Built-ins: the lab computes the strategic merge here and stores the result as a
             # JSON patch of the whole object, so validation and reconcile are the controller's.
             current = self.controller.store.get(key)

@@ -58,6 +58,9 @@ def from_lab_error(exc: TrafficLabError, info: KindInfo | None, name: str | None
         kind = info.kind if info is not None else exc.kind
         return ApiError(status("BadRequest", f'{kind} in version "{version}" cannot be handled '
                                f"as a {kind}: strict decoding error: {exc.problem}"))
+    if isinstance(exc, ValidationError) and not exc.field:
+        # No field to blame (a JSON patch that cannot be applied): a bare 422, as the API does.
+        return ApiError(status("Invalid", exc.problem))
     if isinstance(exc, ValidationError):
         # kubectl prints "The HTTPRoute "x" is invalid:" then a bullet per cause.
         kind = info.kind if info is not None else exc.kind
