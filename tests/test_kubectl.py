@@ -413,3 +413,17 @@ def test_patch_errors_read_as_on_a_cluster(baseline: Lab) -> None:
     assert ("application/strategic-merge-patch+json is not supported by "
             "gateway.networking.k8s.io/v1, Kind=HTTPRoute") in strategic.stderr
     assert "hostnames" not in lab.get("httproute", "task-api")["spec"]
+
+
+def test_replace_puts_the_whole_route(baseline: Lab, tmp_path: Path) -> None:
+    lab = baseline
+    route = yaml.safe_load(kubectl(lab, "get", "httproute", "task-api", "-o", "yaml").stdout)
+    route["spec"]["hostnames"] = ["replaced.example"]
+    path = tmp_path / "route.yaml"
+    path.write_text(yaml.safe_dump(route))
+    out = kubectl(lab, "replace", "-f", str(path)).stdout
+    assert out.strip() == "httproute.gateway.networking.k8s.io/task-api replaced"
+    assert lab.get("httproute", "task-api")["spec"]["hostnames"] == ["replaced.example"]
+    # The same file again: its resourceVersion is now stale.
+    stale = kubectl(lab, "replace", "-f", str(path), check=False)
+    assert stale.returncode == 1 and "Error from server (Conflict)" in stale.stderr

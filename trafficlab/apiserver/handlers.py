@@ -156,7 +156,7 @@ class RestHandlers:
         verb = {("GET", True): "get", ("GET", False): "list", ("PATCH", True): "patch",
                 ("DELETE", True): "delete", ("POST", False): "create",
                 ("PUT", True): "update"}.get((req.method, t.name is not None))
-        if verb is None or verb not in t.res.verbs or verb == "update":
+        if verb is None or verb not in t.res.verbs:
             raise ApiError(status("MethodNotAllowed",
                                   f"{req.method} is not supported on {t.res.resource} "
                                   f"{'items' if t.name else 'collections'} by the lab"))
@@ -173,6 +173,8 @@ class RestHandlers:
                 return 200, self._patch(req, t)
             if verb == "delete":
                 return 200, self._delete(req, t)
+            if verb == "update":
+                return 200, self._update(req, t)
             return self._create(req, t)
         except TrafficLabError as exc:
             raise from_lab_error(exc, t.res.info, t.name, version=t.version) from exc
@@ -326,6 +328,33 @@ class RestHandlers:
                 details={"name": key.name, "kind": t.res.plural,
                          **({"group": t.res.group} if t.res.group else {})}))
 
+    def _update(self, req: Request, t: _Target) -> Obj:
+        """PUT (``kubectl replace``): the whole object; a stale resourceVersion is 409."""
+        body = self._body_object(req, t)
+        if body["metadata"].get("name") != t.name:
+            raise ApiError(status("BadRequest", "the name of the object does not match the name "
+                                  "on the URL"))
+        key = self._key(t)
+        self.controller.store.get(key)  # 404 if missing: PUT does not create here
+        self._check_precondition(body, key, t)
+        body.pop("status", None)  # status is the controller's: PUT on the object ignores it
+        self.controller.apply([body], dry_run=self._dry_run(req),
+                              namespace=t.namespace or "default")
+        return self._shaped(self.controller.store.get(key), t)
+
+    def _body_object(self, req: Request, t: _Target) -> Obj:
+        body = self._json_body(req)
+        if not isinstance(body, dict) or not isinstance(body.get("metadata"), dict):
+            raise ApiError(status("BadRequest", "the request body must be an object with metadata"))
+        if body.get("kind") != t.res.kind:
+            raise ApiError(status("BadRequest", f'the object\'s kind "{body.get("kind")}" does '
+                                  f"not match the resource {t.res.resource}"))
+        meta = body["metadata"]
+        if t.namespace is not None and meta.setdefault("namespace", t.namespace) != t.namespace:
+            raise ApiError(status("BadRequest", "the namespace of the provided object does "
+                                  "not match the namespace sent on the request"))
+        return body
+
     def _delete(self, req: Request, t: _Target) -> Obj:
         key = self._key(t)
         obj = self.controller.store.get(key)
@@ -337,16 +366,8 @@ class RestHandlers:
         return success(details)
 
     def _create(self, req: Request, t: _Target) -> Answer:
-        body = self._json_body(req)
-        if not isinstance(body, dict) or not isinstance(body.get("metadata"), dict):
-            raise ApiError(status("BadRequest", "the request body must be an object with metadata"))
-        if body.get("kind") != t.res.kind:
-            raise ApiError(status("BadRequest", f'the object\'s kind "{body.get("kind")}" does '
-                                  f"not match the resource {t.res.resource}"))
+        body = self._body_object(req, t)
         meta = body["metadata"]
-        if t.namespace is not None and meta.setdefault("namespace", t.namespace) != t.namespace:
-            raise ApiError(status("BadRequest", "the namespace of the provided object does "
-                                  "not match the namespace sent on the request"))
         name = meta.get("name")
         key = self._key(t, str(name))
         if isinstance(name, str):
