@@ -427,3 +427,17 @@ def test_replace_puts_the_whole_route(baseline: Lab, tmp_path: Path) -> None:
     # The same file again: its resourceVersion is now stale.
     stale = kubectl(lab, "replace", "-f", str(path), check=False)
     assert stale.returncode == 1 and "Error from server (Conflict)" in stale.stderr
+
+
+def test_get_all_and_delete_a_deployment(lab: Lab) -> None:
+    everything = kubectl(lab, "get", "all", "-o", "name").stdout.split()
+    assert "deployment.apps/task-api-v2" in everything and "service/task-api-v2" in everything
+    assert any(name.startswith("pod/task-api-v2-") for name in everything)
+    try:
+        out = kubectl(lab, "delete", "deployment", "task-api-v2").stdout
+        assert out.strip() == 'deployment.apps "task-api-v2" deleted from default namespace'
+        pods = kubectl(lab, "get", "pods", "-o", "name").stdout.split()
+        assert not any(name.startswith("pod/task-api-v2-") for name in pods)
+    finally:
+        lab.apply(list(yaml.safe_load_all(V2_FILE.read_text())))
+    kubectl(lab, "rollout", "status", "deployment/task-api-v2", "--timeout=60s")

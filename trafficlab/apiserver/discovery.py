@@ -47,6 +47,8 @@ def resource_list(group: str, version: str) -> dict[str, Any] | None:
                                  "verbs": list(res.verbs)}
         if res.short_names:
             entry["shortNames"] = list(res.short_names)
+        if res.kind in ("Pod", "Service", "Deployment"):
+            entry["categories"] = ["all"]  # kubectl get all
         resources.append(entry)
         if res.kind == "Deployment":  # kubectl scale finds the Scale kind here
             resources.append({"name": f"{res.plural}/scale", "singularName": "",

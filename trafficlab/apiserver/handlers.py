@@ -23,6 +23,7 @@ from trafficlab.apiserver.watch import MAX_WATCH_SECONDS, watch_events
 from trafficlab.apiserver.workload_status import deployment_status
 from trafficlab.controlplane.controller import Controller
 from trafficlab.controlplane.snapshot import ObjectKey
+from trafficlab.workloads.pods import Pod
 
 __all__ = ["Answer", "Request", "RestHandlers", "WatchStream"]
 
@@ -185,7 +186,17 @@ class RestHandlers:
                          name if name is not None else str(t.name))
 
     def _pods(self) -> list[tuple[str, Obj]]:
-        return [(p.deployment, p.to_object()) for p in self.controller.pods.pods()]
+        return [(p.deployment, p.to_object()) for p in self._running_pods()]
+
+    def _running_pods(self) -> list[Pod]:
+        # The pod manager's dict changes in the controller's thread; a read that races it
+        # (RuntimeError: changed size during iteration) is simply made again.
+        for _ in range(5):
+            try:
+                return self.controller.pods.pods()
+            except RuntimeError:
+                continue
+        return self.controller.pods.pods()
 
     def _objects(self, t: _Target) -> list[Obj]:
         if t.res.info is None:  # pods
@@ -197,7 +208,7 @@ class RestHandlers:
         obj["apiVersion"] = t.res.api_version(t.version)
         obj["kind"] = t.res.kind
         if t.res.kind == "Deployment" and "status" not in obj:
-            obj["status"] = deployment_status(obj, self.controller.pods.pods())
+            obj["status"] = deployment_status(obj, self._running_pods())
         return obj
 
     def _revision(self) -> str:
