@@ -441,3 +441,17 @@ def test_get_all_and_delete_a_deployment(lab: Lab) -> None:
     finally:
         lab.apply(list(yaml.safe_load_all(V2_FILE.read_text())))
     kubectl(lab, "rollout", "status", "deployment/task-api-v2", "--timeout=60s")
+
+
+def test_tls_only_and_the_certificate_names_localhost(lab: Lab) -> None:
+    data = kubeconfig_data(lab)
+    port = int(data["clusters"][0]["cluster"]["server"].rsplit(":", 1)[1])
+    token = data["users"][0]["user"]["token"]
+    context = ssl.create_default_context(cafile=str(lab.home / "pki" / "ca.crt"))
+    request = urllib.request.Request(f"https://localhost:{port}/version",
+                                     headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, context=context, timeout=30) as response:
+        assert json.loads(response.read())["major"] == "1"
+    # Plain HTTP gets no answer at all: there is no door on which a token could travel in clear.
+    with pytest.raises((urllib.error.URLError, ConnectionError, http.client.HTTPException)):
+        urllib.request.urlopen(f"http://127.0.0.1:{port}/version", timeout=10)
