@@ -455,3 +455,21 @@ def test_tls_only_and_the_certificate_names_localhost(lab: Lab) -> None:
     # Plain HTTP gets no answer at all: there is no door on which a token could travel in clear.
     with pytest.raises((urllib.error.URLError, ConnectionError, http.client.HTTPException)):
         urllib.request.urlopen(f"http://127.0.0.1:{port}/version", timeout=10)
+
+
+def test_server_dry_run_answers_the_result_and_stores_nothing(baseline: Lab, tmp_path: Path) -> None:
+    lab = baseline
+    before = lab.get("httproute", "task-api")["metadata"]["resourceVersion"]
+    changed = copy.deepcopy(BASELINE_ROUTE)
+    changed["spec"]["hostnames"] = ["dry.example"]
+    new = copy.deepcopy(BASELINE_ROUTE)
+    new["metadata"]["name"] = "other"
+    path = tmp_path / "routes.yaml"
+    path.write_text(yaml.safe_dump_all([changed, new]))
+    out = kubectl(lab, "apply", "--dry-run=server", "-f", str(path), "-o", "yaml").stdout
+    answers = yaml.safe_load(out)["items"]
+    assert answers[0]["spec"]["hostnames"] == ["dry.example"]
+    assert answers[1]["metadata"]["name"] == "other"
+    assert answers[1]["spec"]["parentRefs"][0]["kind"] == "Gateway"  # defaulted
+    assert lab.get("httproute", "task-api")["metadata"]["resourceVersion"] == before
+    assert [r["metadata"]["name"] for r in lab.get("httproute")] == ["task-api"]

@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import jsonpatch
+
 from trafficlab._errors import TrafficLabError
 from trafficlab.apiserver import discovery, openapi, tables
 from trafficlab.apiserver.catalog import ApiResource, find
@@ -23,6 +25,8 @@ from trafficlab.apiserver.watch import MAX_WATCH_SECONDS, watch_events
 from trafficlab.apiserver.workload_status import deployment_status
 from trafficlab.controlplane.controller import Controller
 from trafficlab.controlplane.snapshot import ObjectKey
+from trafficlab.controlplane.store import merge_patch
+from trafficlab.resources import validate
 from trafficlab.workloads.pods import Pod
 
 __all__ = ["Answer", "Request", "RestHandlers", "WatchStream"]
@@ -320,8 +324,24 @@ class RestHandlers:
                       if name not in merged]
             patch_type = "json"
         self.controller.patch(key, patch, patch_type, dry_run=dry)
+        if dry:  # validated and not stored: answer what would have been stored
+            return self._shaped(self._would_be(key, patch, patch_type), t)
         # Unchanged: the very object a GET answers, so kubectl prints "patched (no change)".
         return self._shaped(self.controller.store.get(key), t)
+
+    def _would_be(self, key: ObjectKey, patch: Any, patch_type: str) -> Obj:
+        """The object a patch the controller accepted in a dry run would store."""
+        current = self.controller.store.get(key)
+        user_view = {k: v for k, v in current.items() if k != "status"}
+        patched = (merge_patch(user_view, patch) if patch_type == "merge"
+                   else jsonpatch.apply_patch(user_view, patch))
+        result = validate(patched, old=current)
+        identity = ("uid", "resourceVersion", "generation", "creationTimestamp")
+        result["metadata"].update({k: current["metadata"][k] for k in identity
+                                   if k in current["metadata"]})
+        if "status" in current:
+            result["status"] = current["status"]
+        return result
 
     def _check_precondition(self, patch: Any, key: ObjectKey, t: _Target) -> None:
         """A resourceVersion in a merge patch is a precondition: a stale one is 409 Conflict."""
@@ -393,5 +413,5 @@ class RestHandlers:
         dry = self._dry_run(req)
         self.controller.apply([body], dry_run=dry, namespace=t.namespace or "default")
         if dry:
-            return 201, self._shaped(body, t)
+            return 201, self._shaped(validate(body), t)
         return 201, self._shaped(self.controller.store.get(key), t)
