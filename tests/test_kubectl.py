@@ -527,3 +527,10 @@ def test_another_user_can_neither_read_the_kubeconfig_nor_use_the_api(lab: Lab) 
         "pki/apiserver.key": "PermissionError", "pki/ca.crt": "PermissionError",
         "get": 401, "patch": 401, "guessed token": 401}
     assert lab.get("httproute", "task-api")["metadata"]["resourceVersion"] == before
+
+
+def test_logs_of_a_deployments_pod(lab: Lab) -> None:
+    out = kubectl(lab, "logs", "deploy/task-api-v1", "--tail=50").stdout
+    assert "task-api v1 ready as pod task-api-v1-" in out
+    described = kubectl(lab, "describe", "httproute", "task-api").stdout
+    assert "Name:         task-api" in described and "Programmed" in described

@@ -8,9 +8,12 @@ commands. Every failure leaves as an :class:`~trafficlab.apiserver.status.ApiErr
 from __future__ import annotations
 
 import json
+import os
+import stat
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import jsonpatch
@@ -29,7 +32,7 @@ from trafficlab.controlplane.store import merge_patch
 from trafficlab.resources import validate
 from trafficlab.workloads.pods import Pod
 
-__all__ = ["Answer", "Request", "RestHandlers", "WatchStream"]
+__all__ = ["Answer", "Request", "RestHandlers", "TextBody", "WatchStream"]
 
 Obj = dict[str, Any]
 
@@ -57,7 +60,16 @@ class WatchStream:
     events: Iterator[Obj]
 
 
-Answer = tuple[int, "Obj | WatchStream"]
+@dataclass(frozen=True)
+class TextBody:
+    """A plain-text answer (``pods/X/log``)."""
+
+    text: bytes
+
+
+Answer = tuple[int, "Obj | WatchStream | TextBody"]
+
+_MAX_LOG_BYTES = 1024 * 1024  # the tail of a pod's log that one request returns
 
 
 @dataclass(frozen=True)
@@ -72,6 +84,20 @@ class _Target:
 def _not_found_path(path: str) -> ApiError:
     return ApiError(status("NotFound", f"the server could not find the requested resource "
                            f"({path}): the lab serves the kinds `kubectl api-resources` lists"))
+
+
+def _tail(path: Path) -> bytes:
+    """The last bytes of a regular file; a link (a pod could plant one) is not followed."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return b""
+    with os.fdopen(fd, "rb") as log:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return b""
+        size = log.seek(0, 2)
+        log.seek(max(0, size - _MAX_LOG_BYTES))
+        return log.read()
 
 
 def _parse(path: str) -> tuple[str, str, list[str]] | None:
@@ -156,6 +182,8 @@ class RestHandlers:
                     return 200, self._scale(req, t)
                 except TrafficLabError as exc:
                     raise from_lab_error(exc, t.res.info, t.name, version=t.version) from exc
+            if t.subresource == "log" and t.res.kind == "Pod" and req.method == "GET":
+                return 200, self._log(req, t)
             raise ApiError(status("NotFound", f'{t.res.resource} "{t.name}": the lab does not '
                                   f'serve the "{t.subresource}" subresource yet'))
         verb = {("GET", True): "get", ("GET", False): "list", ("PATCH", True): "patch",
@@ -259,6 +287,20 @@ class RestHandlers:
             list_objects, kind=t.res.kind, api_version=t.res.api_version(t.version),
             revision=self._revision, send_initial=req.query.get("sendInitialEvents") == "true",
             since=req.query.get("resourceVersion"), timeout=timeout, stopping=self.stopping))
+
+    def _log(self, req: Request, t: _Target) -> TextBody:
+        """``pods/X/log``: the tail of what the pod's process wrote (``kubectl logs``)."""
+        pod = next((p for p in self._running_pods()
+                    if p.namespace == t.namespace and p.name == t.name), None)
+        if pod is None:
+            raise ApiError(status("NotFound", f'pods "{t.name}" not found',
+                                  details={"name": t.name, "kind": "pods"}))
+        data = _tail(pod.log_path) if pod.log_path is not None else b""
+        tail = req.query.get("tailLines")
+        if tail is not None and tail.isdigit():
+            lines = data.splitlines(keepends=True)
+            data = b"".join(lines[-int(tail):]) if int(tail) else b""
+        return TextBody(data)
 
     def _scale(self, req: Request, t: _Target) -> Obj:
         """``deployments/X/scale``: read or patch the replicas as an autoscaling/v1 Scale."""

@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urlparse
 from trafficlab._private import new_token
 from trafficlab.apiserver.auth import BearerAuth
 from trafficlab.apiserver.certs import make_certs
-from trafficlab.apiserver.handlers import Request, RestHandlers, WatchStream
+from trafficlab.apiserver.handlers import Request, RestHandlers, TextBody, WatchStream
 from trafficlab.apiserver.kubeconfig import write_kubeconfig
 from trafficlab.apiserver.status import status
 from trafficlab.controlplane.controller import Controller
@@ -99,9 +99,11 @@ class KubeApiServer:
                 log.debug(format, *args)
 
             def _send(self, code: int, payload: dict[str, Any]) -> None:
-                data = json.dumps(payload).encode()
+                self._send_bytes(code, json.dumps(payload).encode(), "application/json")
+
+            def _send_bytes(self, code: int, data: bytes, content_type: str) -> None:
                 self.send_response(code)
-                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(data)))
                 if self.close_connection:
                     self.send_header("Connection", "close")
@@ -147,6 +149,8 @@ class KubeApiServer:
                                                 f"{exc!r}; see its log in the lab home")
                 if isinstance(payload, WatchStream):
                     self._stream(payload)
+                elif isinstance(payload, TextBody):
+                    self._send_bytes(code, payload.text, "text/plain; charset=utf-8")
                 else:
                     self._send(code, payload)
 
