@@ -1,6 +1,7 @@
 """The local lab daemon: ``python -m trafficlab.controlplane.daemon --home DIR``.
 
-It runs the Controller (Envoy, pods, reconcile loop) and the lab API, writes
+It runs the Controller (Envoy, pods, reconcile loop), the lab API and, beside it, the
+Kubernetes API kubectl uses (``<home>/kubeconfig``, written once it serves); it writes
 ``<home>/lab.json`` (owner-only: it holds the API's bearer token) once it serves, and on
 SIGTERM or ``POST /shutdown`` stops every process it started and removes that file.
 """
@@ -19,13 +20,14 @@ from typing import Any
 
 from trafficlab._private import new_token, secure_home, write_private
 from trafficlab._process import process_start
+from trafficlab.apiserver import KubeApiServer
 from trafficlab.controlplane.controller import Controller
 from trafficlab.controlplane.server import LabServer
 
 __all__ = ["local_status", "main"]
 
 
-def local_status(controller: Controller) -> dict[str, Any]:
+def local_status(controller: Controller, kubeconfig: Path | None = None) -> dict[str, Any]:
     """The lab contract's status document for the local backend."""
     gateways = []
     envoy_up = controller.proxy.running()
@@ -58,6 +60,7 @@ def local_status(controller: Controller) -> dict[str, Any]:
     return {
         "backend": "local",
         "ready": bool(all_ready and gateways and all(p.ready for p in pods)),
+        "kubeconfig": str(kubeconfig) if kubeconfig is not None and kubeconfig.exists() else None,
         "gateways": gateways,
         "prometheus": prometheus.url if prometheus is not None and prometheus.running() else None,
         "pods": {"total": len(pods), "ready": sum(1 for p in pods if p.ready)},
@@ -80,18 +83,21 @@ def main(argv: list[str] | None = None) -> int:
 
     controller = Controller(home, envoy_binary=args.envoy)
     token = new_token()
-    server = LabServer(controller, lambda: local_status(controller), token)
+    kube_api = KubeApiServer(controller, home)
+    server = LabServer(controller, lambda: local_status(controller, kube_api.kubeconfig), token)
     signal.signal(signal.SIGTERM, lambda *_: server.shutdown())
     signal.signal(signal.SIGINT, lambda *_: server.shutdown())
     lab_file = home / "lab.json"
     try:
         controller.start()
+        kube_api.start()
         info = {"backend": "local", "pid": os.getpid(), "pidStart": process_start(os.getpid()),
-                "api": server.url, "token": token,
+                "api": server.url, "token": token, "kubeApi": kube_api.url,
                 "started": time.time(), "python": sys.executable}
         write_private(lab_file, json.dumps(info))
         server.serve()
     finally:
+        kube_api.stop()
         controller.stop()
         lab_file.unlink(missing_ok=True)
     return 0
