@@ -15,6 +15,7 @@ The hierarchy, so callers know what to catch::
     ├── SandboxUnavailable   student code would run unsandboxed (no bubblewrap, no --no-sandbox)
     ├── UsageError           an option out of range (also a ValueError, for library callers)
     │   ├── GenerateError    the options of `trafficlab generate` do not describe a route
+    │   ├── StrategicPatchError  a strategic merge patch with a malformed directive
     │   └── PolicyError      a rollout policy setting is missing or invalid (names the field)
     └── ReleaseError         the student bundle cannot be built as asked
         └── StripError       a grader's hidden checks cannot be cut out safely
@@ -36,6 +37,7 @@ __all__ = [
     "ProxyError",
     "ReleaseError",
     "SandboxUnavailable",
+    "StrategicPatchError",
     "StripError",
     "TrafficLabError",
     "UnsafeFileError",
@@ -210,3 +212,7 @@ class SandboxUnavailable(TrafficLabError):
     """Student code would run unsandboxed: refused unless the instructor says ``--no-sandbox``."""
 
     reason = "Unavailable"
+
+
+class StrategicPatchError(UsageError):
+    """The strategic merge patch cannot be applied (a malformed directive)."""

@@ -17,7 +17,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from trafficlab._errors import TrafficLabError
+from trafficlab._errors import StrategicPatchError
 
 __all__ = ["StrategicPatchError", "strategic_merge"]
 
@@ -29,12 +29,6 @@ _MERGE_KEYS = {"containers": "name", "initContainers": "name", "ephemeralContain
                "conditions": "type"}
 
 _DELETE = object()  # a map that a "$patch: delete" removed
-
-
-class StrategicPatchError(TrafficLabError):
-    """The strategic merge patch cannot be applied (a malformed directive)."""
-
-    reason = "BadRequest"
 
 
 def _merge_key(field: str, items: list[Any]) -> str | None:
