@@ -49,6 +49,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         for listener in gw["listeners"]:
             print(f"gateway {gw['namespace']}/{gw['name']} listener {listener['name']} "
                   f"(port {listener['port']}): {listener['url']}")
+    if status.get("kubeconfig"):
+        print(f"export KUBECONFIG={status['kubeconfig']}  # then kubectl works on this lab")
     if status.get("prometheus"):
         print(f"prometheus: {status['prometheus']}")
     elif status.get("backend") == "local":
