@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+from trafficlab._http_gate import MAX_BODY_BYTES, BearerAuth, Refusal, admit_request
 from trafficlab._private import new_token
-from trafficlab.apiserver.auth import BearerAuth
 from trafficlab.apiserver.certs import make_certs
 from trafficlab.apiserver.handlers import Request, RestHandlers, TextBody, WatchStream
 from trafficlab.apiserver.kubeconfig import write_kubeconfig
@@ -28,7 +28,6 @@ __all__ = ["MAX_BODY_BYTES", "KubeApiServer"]
 
 log = logging.getLogger("trafficlab.apiserver")
 
-MAX_BODY_BYTES = 3 * 1024 * 1024  # kube-apiserver's limit on a request body
 _IDLE_SECONDS = 60  # a connection silent this long (mid-handshake included) is dropped
 
 
@@ -116,25 +115,9 @@ class KubeApiServer:
                 self._send(code, status(reason, message, code=code))
 
             def _dispatch(self, method: str) -> None:
-                if not server._auth.allows(self.headers.get("Authorization")):
-                    self._refuse(401, "Unauthorized", "Unauthorized")
-                    return
-                if self.headers.get("Transfer-Encoding"):
-                    self._refuse(411, "BadRequest", "the lab's API needs a Content-Length "
-                                 "(no chunked request bodies)")
-                    return
-                try:
-                    length = int(self.headers.get("Content-Length") or 0)
-                except ValueError:
-                    length = -1
-                if length < 0:
-                    self._refuse(400, "BadRequest", "Content-Length is not a byte count")
-                    return
-                if length > MAX_BODY_BYTES:
-                    self._refuse(413, "RequestEntityTooLarge",
-                                 f"the request body is {length} bytes; the lab's API takes at "
-                                 f"most {MAX_BODY_BYTES} (3 MiB), as kube-apiserver does: "
-                                 "split the manifests into several files")
+                length = admit_request(self.headers, server._auth, unauthorized="Unauthorized")
+                if isinstance(length, Refusal):
+                    self._refuse(*length)
                     return
                 parsed = urlparse(self.path)
                 query = {k: v[-1] for k, v in parse_qs(parsed.query).items()}

@@ -8,7 +8,6 @@ proves nothing. As kube-apiserver does, a body over 3 MiB is refused before it i
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 import threading
@@ -17,6 +16,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 from trafficlab._errors import NotFoundError, TrafficLabError
+from trafficlab._http_gate import BearerAuth, Refusal, admit_request
 from trafficlab.controlplane.controller import Controller, ReconcileReport
 from trafficlab.controlplane.snapshot import ObjectKey
 from trafficlab.controlplane.store import Change
@@ -26,7 +26,6 @@ __all__ = ["LabServer"]
 
 log = logging.getLogger("trafficlab.server")
 
-MAX_BODY_BYTES = 3 * 1024 * 1024  # kube-apiserver's limit on a request body
 
 
 def _changes(changes: list[Change], dry_run: bool) -> list[dict[str, Any]]:
@@ -54,7 +53,7 @@ class LabServer:
     def __init__(self, controller: Controller, status: Any, token: str) -> None:
         self.controller = controller
         self._status = status  # callable returning the contract's status dict
-        self._expected = f"Bearer {token}".encode()
+        self.auth = BearerAuth(token)
         self.stopped = threading.Event()
         handler = self._handler_class()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
@@ -108,9 +107,6 @@ class LabServer:
             return {"ok": True}
         raise NotFoundError(f"no such API endpoint: {method} {path}")
 
-    def authorized(self, header: str | None) -> bool:
-        """Whether an Authorization header carries this lab's token (in constant time)."""
-        return hmac.compare_digest((header or "").encode(), self._expected)
 
     def _get(self, query: dict[str, str]) -> dict[str, Any]:
         kind = query["kind"]
@@ -138,22 +134,11 @@ class LabServer:
                     "type": "TrafficLabError", "reason": reason, "message": message}})
 
             def _dispatch(self, method: str) -> None:
-                if not server.authorized(self.headers.get("authorization")):
-                    self._refuse(401, "Unauthorized", "this lab's API needs its credential "
-                                 "(only the user who started the lab holds it)")
-                    return
-                try:
-                    length = int(self.headers.get("content-length") or 0)
-                except ValueError:
-                    length = -1
-                if length < 0:
-                    self._refuse(400, "BadRequest", "Content-Length is not a byte count")
-                    return
-                if length > MAX_BODY_BYTES:
-                    self._refuse(413, "RequestEntityTooLarge",
-                                 f"the request body is {length} bytes; the lab API takes at most "
-                                 f"{MAX_BODY_BYTES} (3 MiB), as kube-apiserver does: split "
-                                 "the manifests into several applies")
+                length = admit_request(self.headers, server.auth, unauthorized=(
+                    "this lab's API needs its credential (only the user who started the lab "
+                    "holds it)"))
+                if isinstance(length, Refusal):
+                    self._refuse(*length)
                     return
                 parsed = urlparse(self.path)
                 query = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
