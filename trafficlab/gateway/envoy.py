@@ -543,26 +543,22 @@ def _load_assignment(cluster: Cluster) -> Json:
 # -- bootstrap ------------------------------------------------------------------------------
 
 
-def _internal_500(internal_port: int) -> tuple[Json, Json]:
-    routes = {
-        "route_config": {
-            "name": INTERNAL_500_LISTENER,
-            "virtual_hosts": [
-                {
-                    "name": INTERNAL_500_LISTENER,
-                    "domains": ["*"],
-                    "routes": [{"match": {"prefix": "/"}, "direct_response": {"status": 500}}],
-                }
-            ],
-        }
-    }
-    listener = {
-        "name": INTERNAL_500_LISTENER,
-        "stat_prefix": INTERNAL_500_LISTENER,
-        "address": _socket("127.0.0.1", internal_port),
+def _static_listener(name: str, port: int, routes: list[Json]) -> Json:
+    """A bootstrap listener on 127.0.0.1:``port`` with one catch-all virtual host."""
+    route_config = {"route_config": {"name": name, "virtual_hosts": [
+        {"name": name, "domains": ["*"], "routes": routes}]}}
+    return {
+        "name": name,
+        "stat_prefix": name,
+        "address": _socket("127.0.0.1", port),
         "enable_reuse_port": False,
-        "filter_chains": [{"filters": [_http_connection_manager(INTERNAL_500_LISTENER, routes)]}],
+        "filter_chains": [{"filters": [_http_connection_manager(name, route_config)]}],
     }
+
+
+def _internal_500(internal_port: int) -> tuple[Json, Json]:
+    listener = _static_listener(INTERNAL_500_LISTENER, internal_port, [
+        {"match": {"prefix": "/"}, "direct_response": {"status": 500}}])
     hosts = _lb_endpoints(INTERNAL_500_CLUSTER, [("127.0.0.1", internal_port)])
     cluster = {
         "name": INTERNAL_500_CLUSTER,
@@ -583,29 +579,12 @@ def _stats_listener(stats_port: int, admin_socket: str) -> tuple[Json, Json]:
     an owner-only Unix socket; Prometheus, like any HTTP scraper, gets this read-only door
     (the split Envoy Gateway makes with its proxy stats listener).
     """
-    routes = {
-        "route_config": {
-            "name": STATS_LISTENER,
-            "virtual_hosts": [{
-                "name": STATS_LISTENER,
-                "domains": ["*"],
-                "routes": [
-                    {"match": {"path": "/stats/prometheus",
-                               "headers": [{"name": ":method",
-                                            "string_match": {"exact": "GET"}}]},
-                     "route": {"cluster": ADMIN_CLUSTER}},
-                    {"match": {"prefix": "/"}, "direct_response": {"status": 404}},
-                ],
-            }],
-        }
-    }
-    listener = {
-        "name": STATS_LISTENER,
-        "stat_prefix": STATS_LISTENER,
-        "address": _socket("127.0.0.1", stats_port),
-        "enable_reuse_port": False,
-        "filter_chains": [{"filters": [_http_connection_manager(STATS_LISTENER, routes)]}],
-    }
+    listener = _static_listener(STATS_LISTENER, stats_port, [
+        {"match": {"path": "/stats/prometheus",
+                   "headers": [{"name": ":method", "string_match": {"exact": "GET"}}]},
+         "route": {"cluster": ADMIN_CLUSTER}},
+        {"match": {"prefix": "/"}, "direct_response": {"status": 404}},
+    ])
     cluster = {
         "name": ADMIN_CLUSTER,
         "type": "STATIC",
