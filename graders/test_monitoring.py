@@ -13,6 +13,7 @@ from trafficlab.grading import CheckFailure, GradingContext, check
 from trafficlab.grading.expect import expect_observed_only, expect_shares
 from trafficlab.grading.scenarios import canary_route, monitoring_scenario, start_monitoring
 from trafficlab.monitoring.metrics import collect, wait_scraped
+from trafficlab.monitoring.prometheus import SCRAPE_INTERVAL_S
 from trafficlab.safe_files import load_yaml
 
 EXERCISE = "monitoring"
@@ -20,6 +21,7 @@ REPORT = "monitoring.yaml"
 ROUTE_FILE = "monitoring-route.yaml"
 ERROR_TOLERANCE = 0.05  # absolute, as a fraction
 P99_TOLERANCE = (0.3, 100.0)  # 30% of the truth or 100 ms, whichever is larger
+BASELINE_S = 1.5 * SCRAPE_INTERVAL_S  # every pod is scraped once before the measured traffic
 
 
 def _report(ctx: GradingContext) -> dict[str, Any]:
@@ -62,11 +64,16 @@ def _truth(ctx: GradingContext) -> dict[str, Any]:
     ctx.gate(Request("/"))
     wait_scraped(ctx.lab)
     slow = monitoring_scenario(seed) == "slow"
-    started = time.time()
+    # The window opens after the rollout and the gate: a replaced pod that still had samples
+    # inside it (it served the previous check's traffic) would count its healthy answers as
+    # v2's. A scrape inside the window before the traffic gives every pod its baseline.
+    opened = time.time()
+    time.sleep(BASELINE_S)
     ctx.send(Request("/"), 600 if slow else 3200, concurrency=64 if slow else 16)
     time.sleep(2.5)  # two scrapes, so the last requests are in Prometheus
-    # The window covers only this measurement, not the pods the scenario replaced.
-    report = collect(ctx.lab, f"{max(5, math.ceil(time.time() - started))}s")
+    # Rounded down to the millisecond: Prometheus evaluates a little later than now, so the
+    # window starts after ``opened``, never before.
+    report = collect(ctx.lab, math.floor((time.time() - opened) * 1000) / 1000)
     truth = {"scenario": monitoring_scenario(seed), "source": report.source,
              "v1": report.get("v1"), "v2": report.get("v2")}
     ctx.notes["truth"] = truth

@@ -252,3 +252,25 @@ def test_graders_run_under_pytest_too(tmp_path: Path) -> None:
                          capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert bad.returncode == 1
     assert "100:10 is 9.1%" in bad.stdout
+
+
+def test_monitoring_truth_leaves_out_the_replaced_pods_traffic(lab: Lab) -> None:
+    """Healthy v2 pods busy until the scenario replaces them: their last answers are no part of
+    the grader's measurement of the failing canary (they once diluted its 20% errors to 12%)."""
+    import threading
+
+    from trafficlab.grading.scenarios import canary_route
+    from trafficlab.traffic import send
+
+    lab.apply(canary_route(50, 50))
+    lab.wait_programmed()
+    busy = threading.Thread(target=send, args=(lab.url(),),
+                            kwargs={"duration": 4.0, "concurrency": 16, "progress": False})
+    busy.start()
+    try:
+        busy.join(3.0)  # grading starts while the healthy pods still answer
+        result = run_exercise(lab, SOLUTIONS, exercise("monitoring"))
+    finally:
+        busy.join()
+        _reset(lab)
+    assert result.passed, result.summary()

@@ -178,6 +178,14 @@ def test_prometheus_scrapes_targets_and_follows_them_without_restart(
         while pod_a.address in _active(client):
             assert time.monotonic() < deadline, "the removed target is still scraped"
             time.sleep(0.2)
+
+        # A pod that takes over an address is waited for by its own name: until Prometheus
+        # relabels the target, the address is up under the previous pod's labels.
+        with pytest.raises(MonitoringError, match=pod_b.address):
+            client.wait_for_targets({pod_b.address: "c"}, timeout=0.5)
+        server.set_targets([ScrapeTarget("task-api", pod_b.address, {"pod": "c"}),
+                            ScrapeTarget("envoy", envoy.address)])
+        client.wait_for_targets({pod_b.address: "c", envoy.address: None}, timeout=20)
         assert server.pid == pid  # same process: no restart, no reload
     finally:
         server.stop()

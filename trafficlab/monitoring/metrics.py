@@ -528,12 +528,16 @@ def wait_scraped(lab: LabAPI, *, timeout: float = 15.0, namespace: str = "defaul
     deadline = time.monotonic() + timeout
     while True:
         # Pods come and go during a rollout, so the set to wait for is read again each time.
-        addresses = {f"127.0.0.1:{p['status']['hostPort']}" for p in lab.get("pod", namespace=namespace)
-                     if p.get("status", {}).get("ready") and p["status"].get("hostPort")}
+        # Address and pod name together: a new pod on a replaced pod's port is scraped under
+        # the old pod's labels until Prometheus applies the discovery change.
+        targets: dict[str, str | None] = {
+            f"127.0.0.1:{p['status']['hostPort']}": p["metadata"]["name"]
+            for p in lab.get("pod", namespace=namespace)
+            if p.get("status", {}).get("ready") and p["status"].get("hostPort")}
         if envoy_stats:
-            addresses.add(str(envoy_stats))
+            targets[str(envoy_stats)] = None
         try:
-            client.wait_for_targets(addresses, timeout=min(1.0, max(0.0, deadline - time.monotonic())))
+            client.wait_for_targets(targets, timeout=min(1.0, max(0.0, deadline - time.monotonic())))
             return True
         except MonitoringError:
             if time.monotonic() >= deadline:

@@ -395,18 +395,26 @@ class PrometheusClient:
         """The active targets with their labels, health (``up``/``down``) and last error."""
         return list(self._get("/api/v1/targets", {"state": "active"})["activeTargets"])
 
-    def wait_for_targets(self, addresses: Iterable[str], *, timeout: float = 15.0) -> None:
+    def wait_for_targets(self, addresses: Iterable[str] | Mapping[str, str | None], *,
+                         timeout: float = 15.0) -> None:
         """Block until every ``host:port`` in ``addresses`` is an active target scraped healthily.
+
+        A mapping gives, per address, the ``pod`` label its target must carry (None: any). A new
+        pod on a port a replaced pod used is scraped under the old pod's labels until Prometheus
+        applies the discovery change, and those samples belong to the old pod's series.
 
         Prometheus applies discovered target changes every 5 s, so a pod is scraped some 5-6 s
         after it appears; traffic it answers before its first scrape is invisible to
         ``rate()``. Raises :class:`MonitoringError` naming the targets still missing.
         """
+        pods = dict(addresses) if isinstance(addresses, Mapping) else {}
         wanted = set(addresses)
         deadline = time.monotonic() + timeout
         while True:
-            healthy = {t.get("labels", {}).get("instance") or t.get("scrapeUrl", "")
-                       for t in self.targets() if t.get("health") == "up"}
+            healthy = {labels.get("instance") or t.get("scrapeUrl", "")
+                       for t in self.targets() if t.get("health") == "up"
+                       for labels in [t.get("labels", {})]
+                       if pods.get(labels.get("instance")) in (None, labels.get("pod"))}
             missing = wanted - healthy
             if not missing:
                 return
