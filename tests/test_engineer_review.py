@@ -20,6 +20,7 @@ from trafficlab.cli import main
 from trafficlab.engineer.facts import LabFacts, baseline_facts
 from trafficlab.engineer.review import CODES, review_objects, review_paths
 from trafficlab.engineer.review_command import review_command
+from trafficlab.engineer.translated import translator_verdict
 
 ROOT = Path(__file__).resolve().parents[1]
 FLAWED = ROOT / "graders" / "review" / "flawed"
@@ -306,6 +307,25 @@ def test_listener_hostname_and_allowed_namespaces_decide_attachment() -> None:
     findings = review_objects([("", other_ns)], facts()).findings
     assert ("parent-not-attached", "metadata.namespace") in {(f.code, f.field) for f in findings}
     assert "allowedRoutes" in findings[0].problem
+
+
+def test_attachment_and_references_are_the_translators_verdict() -> None:
+    """The reviewer explains, the translator decides: a selector the namespace does not match
+    refuses the route (the reviewer alone took any selector as a yes)."""
+    gateway = copy.deepcopy(baseline_facts().get("Gateway", "default", "task-api-gateway"))
+    assert gateway is not None
+    gateway["spec"]["listeners"][0]["allowedRoutes"] = {
+        "namespaces": {"from": "Selector", "selector": {"matchLabels": {"team": "checkout"}}}}
+    lab = _with([gateway], drop=("task-api-gateway",))
+    findings = review_objects([("", route({"backendRefs": [ref("task-api-v1")]}))], lab).findings
+    assert [(f.severity, f.code, f.field) for f in findings] == [
+        ("error", "parent-not-attached", "spec.parentRefs[0]")]
+    assert "refuses the route" in findings[0].problem and "NotAllowedByListeners" in findings[0].fix
+    # The same verdicts as the status a running lab writes, reference by reference.
+    verdict = translator_verdict(route({"backendRefs": [ref("task-api-v1", port=8000)]}), facts())
+    assert verdict is not None and verdict.attached(0)
+    assert verdict.reference_problem("spec.rules[0].backendRefs[0]") == (
+        "spec.rules[0].backendRefs[0].port: Service default/task-api-v1 has no port 8000 (it has 80)")
 
 
 def test_shadowing_within_a_route_and_between_routes_of_one_file() -> None:

@@ -13,10 +13,11 @@ import pytest
 import yaml
 
 from trafficlab import Lab
+from trafficlab.baseline import reset_to_baseline
 from trafficlab.grading.catalog import catalog, exercise, load_module
 from trafficlab.grading.checks import assign_points, checks_of
 from trafficlab.grading.report import ExerciseResult
-from trafficlab.grading.runner import _reset, run_exercise
+from trafficlab.grading.runner import run_exercise
 
 pytestmark = pytest.mark.integration
 
@@ -167,7 +168,7 @@ def _run(lab: Lab, folder: Path, exercise_id: str) -> ExerciseResult:
     try:
         return run_exercise(lab, folder, exercise(exercise_id))
     finally:
-        _reset(lab)
+        reset_to_baseline(lab)
 
 
 def test_catalog_points_add_up() -> None:
@@ -212,7 +213,7 @@ def test_self_check_hides_hidden_checks(lab: Lab, tmp_path: Path) -> None:
     try:
         result = lab.check("canary", folder)
     finally:
-        _reset(lab)
+        reset_to_baseline(lab)
     assert result.passed
     assert all(not c.hidden for c in result.checks)
     assert "other paths in canary" not in result.summary()
@@ -272,5 +273,5 @@ def test_monitoring_truth_leaves_out_the_replaced_pods_traffic(lab: Lab) -> None
         result = run_exercise(lab, SOLUTIONS, exercise("monitoring"))
     finally:
         busy.join()
-        _reset(lab)
+        reset_to_baseline(lab)
     assert result.passed, result.summary()

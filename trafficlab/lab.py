@@ -10,6 +10,7 @@ from typing import Any
 
 from trafficlab._errors import NotFoundError, TrafficLabError
 from trafficlab.backends.base import Backend, Obj
+from trafficlab.backends.last_applied import with_last_applied
 from trafficlab.backends.local import LocalBackend
 from trafficlab.labapi import ApplyResult, as_result, provide_lab_factory
 from trafficlab.manifests import load_manifests, parse_manifests
@@ -91,7 +92,9 @@ class Lab:
     def apply(self, source: str | os.PathLike[str] | Obj | Sequence[Obj], *,
               namespace: str = "default", dry_run: bool = False) -> ApplyResult:
         """Apply a file, a folder, ``-``, YAML text, an object or a list of objects: all or none."""
-        return as_result(self.backend.apply(_objects(source), namespace=namespace, dry_run=dry_run))
+        # As kubectl apply does, so a later `kubectl apply -f` merges three ways, as on a cluster.
+        objects = [with_last_applied(obj) for obj in _objects(source)]
+        return as_result(self.backend.apply(objects, namespace=namespace, dry_run=dry_run))
 
     def get(self, kind: str, name: str | None = None, *, namespace: str = "default",
             all_namespaces: bool = False) -> Any:

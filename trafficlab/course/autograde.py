@@ -72,6 +72,7 @@ from trafficlab.course.release import (
     write_notebook,
 )
 from trafficlab.course.sandbox import Limits, Running, SandboxResult
+from trafficlab.grading.catalog import catalog
 from trafficlab.grading.report import csv_cell
 from trafficlab.lab import Lab
 
@@ -217,10 +218,10 @@ def score_cells(executed: NotebookNode, source: NotebookNode) -> list[CellGrade]
 
 SANDBOX_HOME = Path("/home/student")
 GRADER_HOME = Path("/home/grader")
-#: Exercises answered in Python with files of their own.
-_NOTEBOOK_FILES = {"automated-rollout": ("rollout-policy.yaml",)}
+#: Exercises answered in Python with files of their own, from the catalog.
+_NOTEBOOK_FILES = {e.id: e.files for e in catalog("notebook") if e.files}
 #: Exercises answered by a function: served from its own sandbox (trafficlab.course.answer_server).
-_FUNCTIONS = {"monitoring": "decide"}
+_FUNCTIONS = {e.id: e.function for e in catalog("notebook") if e.function}
 RPC_DIR = Path("/rpc")
 _SCORE_CALL = re.compile(r"course\.score\(\s*lab\s*,\s*[\"']([A-Za-z0-9_-]+)[\"']")
 #: Bytes of an executed notebook read back for feedback (charts make them large).

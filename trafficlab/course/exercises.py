@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from trafficlab.grading.catalog import Exercise, catalog
 from trafficlab.grading.checks import CheckFailure, assign_points, checks_of, run_checks
 from trafficlab.grading.report import ExerciseResult
 from trafficlab.lab import Lab
@@ -20,22 +21,11 @@ from trafficlab.lab import Lab
 __all__ = ["EXERCISES", "AnswerContext", "NotebookExercise", "run_notebook_exercise"]
 
 
-@dataclass(frozen=True)
-class NotebookExercise:
-    """An exercise graded from a notebook's answers; ``module`` holds its checks."""
+#: A notebook exercise: its entry (``kind: notebook``) in ``graders/catalog.yaml``.
+NotebookExercise = Exercise
 
-    id: str
-    title: str
-    points: float
-    module: str
-
-
-EXERCISES = {
-    "monitoring": NotebookExercise("monitoring", "Read the metrics, decide", 10,
-                                   "trafficlab.course.ex_monitoring"),
-    "automated-rollout": NotebookExercise("automated-rollout", "An automated rollout policy", 10,
-                                          "trafficlab.course.ex_rollout"),
-}
+#: The notebook exercises by id, from the one catalog.
+EXERCISES: dict[str, Exercise] = {e.id: e for e in catalog("notebook")}
 
 
 @dataclass

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import sys
 import tempfile
 import time
 import urllib.request
@@ -13,15 +14,15 @@ from pathlib import Path
 
 from trafficlab._errors import NotFoundError, TrafficLabError
 from trafficlab.backends.local import LocalBackend
+from trafficlab.baseline import reset_to_baseline
 from trafficlab.lab import Lab, default_home
-from trafficlab.manifests import baseline_dir, load_manifests, manifests_dir
+from trafficlab.manifests import manifests_dir
 
-__all__ = ["BACKEND_ENV", "deploy", "find_home", "reset_lab", "start_lab", "wait_pods"]
+__all__ = ["BACKEND_ENV", "deploy", "find_home", "point_kubectl_at", "reset_lab", "start_lab", "wait_pods"]
 
 #: Which backend a notebook's ``start_lab`` asks for (``auto`` when unset). The autograder sets
 #: it to ``local`` so every submission is graded the same way, whatever the machine has.
 BACKEND_ENV = "TRAFFICLAB_BACKEND"
-_WORKLOADS = ("task-api-blue", "task-api-green", "task-api-premium")
 
 
 def find_home(start: str | os.PathLike[str] | None = None) -> Path:
@@ -55,12 +56,32 @@ def start_lab(home: str | os.PathLike[str] | None = None, *, quiet: bool = False
               backend=os.environ.get(BACKEND_ENV) or "auto")
     with _starting():
         status = lab.up()
+    kubectl = point_kubectl_at(status)
     if not quiet:
         urls = [item["url"] for gw in status.get("gateways", []) for item in gw.get("listeners", [])
                 if item.get("url")]
         print(f"Lab ready ({status.get('backend', '?')} backend): the gateway answers at "
               f"{', '.join(urls) or '(no listener yet)'}; home {lab.home}")
+        if kubectl:
+            print("kubectl talks to this lab: try !kubectl get httproute")
     return lab
+
+
+def point_kubectl_at(status: dict[str, object]) -> bool:
+    """Set ``KUBECONFIG`` (and ``PATH``, for the venv's kubectl) so ``!kubectl`` cells reach the lab.
+
+    A notebook's shell cells inherit the kernel's environment: this is the notebook's
+    ``export KUBECONFIG=...``. False when the lab wrote no kubeconfig.
+    """
+    kubeconfig = status.get("kubeconfig")
+    if not kubeconfig:
+        return False
+    os.environ["KUBECONFIG"] = str(kubeconfig)
+    venv_bin = str(Path(sys.executable).parent)
+    path = os.environ.get("PATH", "")
+    if (Path(venv_bin) / "kubectl").exists() and venv_bin not in path.split(os.pathsep):
+        os.environ["PATH"] = os.pathsep.join([venv_bin, path]) if path else venv_bin
+    return True
 
 
 @contextlib.contextmanager
@@ -81,17 +102,12 @@ def _starting() -> Iterator[None]:
 
 
 def reset_lab(lab: Lab, *, quiet: bool = False) -> None:
-    """Back to the baseline: the extra workloads and every HTTPRoute removed, the baseline re-applied.
+    """Back to the baseline (:func:`trafficlab.baseline.reset_to_baseline`), pods ready.
 
     A lab keeps its objects across ``down``/``up``; a notebook starts from here so that what
     an earlier notebook changed (a faulty v2, a blue-green pair) does not leak into it.
     """
-    for route in lab.get("HTTPRoute"):
-        lab.delete("HTTPRoute", route["metadata"]["name"], ignore_not_found=True)
-    for name in _WORKLOADS:
-        lab.delete("Deployment", name, ignore_not_found=True)
-        lab.delete("Service", name, ignore_not_found=True)
-    lab.apply(load_manifests(baseline_dir()))
+    reset_to_baseline(lab)
     lab.wait_programmed()
     wait_pods(lab)
     if not quiet:

@@ -13,12 +13,12 @@ import os
 from pathlib import Path
 from typing import Any
 
+from trafficlab.baseline import reset_to_baseline
 from trafficlab.course.exercises import EXERCISES, run_notebook_exercise
 from trafficlab.grading.catalog import exercise
 from trafficlab.grading.report import ExerciseResult
 from trafficlab.grading.runner import run_exercise
 from trafficlab.lab import Lab
-from trafficlab.manifests import baseline_dir, load_manifests
 
 __all__ = ["check", "hidden_summary", "score"]
 
@@ -31,8 +31,8 @@ def _run(lab: Lab, exercise_id: str, hidden: bool, directory: str | os.PathLike[
                                        directory=folder)
         return result, EXERCISES[exercise_id].points
     item = exercise(exercise_id)
-    lab.delete("HTTPRoute", "task-api", ignore_not_found=True)
-    lab.apply(load_manifests(baseline_dir()))
+    # Routes only: the workloads the notebook deployed (blue, green, premium) stay up.
+    reset_to_baseline(lab, kinds=("HTTPRoute",))
     return run_exercise(lab, folder, item, include_hidden=hidden), item.points
 
 
@@ -65,8 +65,8 @@ def check(lab: Lab, exercise_id: str, *, directory: str | os.PathLike[str] = "."
           **answers: Any) -> ExerciseResult:
     """The self-check of an exercise answered in Python (``lab.check`` does the file exercises).
 
-    >>> course.check(lab, "monitoring", decide=decide)     # doctest: +SKIP
-    monitoring results: 8/8 points. All checks passed!
+    >>> course.check(lab, "metrics-decision", decide=decide)     # doctest: +SKIP
+    metrics-decision results: 8/8 points. All checks passed!
     """
     if exercise_id not in EXERCISES:
         result: ExerciseResult = lab.check(exercise_id, directory)

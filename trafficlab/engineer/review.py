@@ -73,6 +73,7 @@ from trafficlab.engineer.model import (
     percent,
     precedence_key,
 )
+from trafficlab.engineer.translated import TranslatorVerdict, translator_verdict
 from trafficlab.manifests import parse_manifests
 from trafficlab.resources import GATEWAY_GROUP, KINDS, find_problems
 
@@ -96,6 +97,7 @@ CODES: dict[str, str] = {
     "backend-port": "a backendRef names a port the Service does not have",
     "backend-kind": "a backendRef is not a Service",
     "backend-namespace": "a backendRef points to another namespace without a ReferenceGrant",
+    "backend-unresolved": "the lab's translator cannot resolve a backendRef (its own message)",
     "rule-no-backend": "a rule has no backendRefs: it answers 500",
     "weights-all-zero": "every weight of a rule is 0: it answers 500",
     "weights-percent": "weights look like percentages but do not add up to 100",
@@ -255,14 +257,15 @@ def review_objects(items: Iterable[tuple[str, Obj]], facts: LabFacts | None = No
         # Not created yet: the newest of all routes when precedence breaks ties by age.
         route = replace(parse_route(_namespaced(obj), source), created="")
         routes.append(route)
-        parent_findings, ok = _parents(route, facts)
+        verdict = translator_verdict(_namespaced(obj), facts) if index not in rejected else None
+        parent_findings, ok = _parents(route, facts, verdict)
         findings.extend(parent_findings)
         if ok and index not in rejected:
             # A rejected route changes nothing: the lab keeps the route it had, so only
             # accepted ones take part in precedence and path coverage.
             attached.append(route)
         findings.extend(_hostnames(route, facts, ok))
-        findings.extend(_backends(route, facts))
+        findings.extend(_backends(route, facts, verdict))
         findings.extend(_weights(route))
         findings.extend(_headers(route))
     findings.extend(_precedence(attached, facts))
@@ -345,7 +348,10 @@ def _replaces_live(route: Route, facts: LabFacts) -> bool:
 
 
 # -- parentRefs and hostnames --------------------------------------------------------------
-def _parents(route: Route, facts: LabFacts) -> tuple[list[Finding], bool]:
+def _parents(route: Route, facts: LabFacts,
+             verdict: TranslatorVerdict | None = None) -> tuple[list[Finding], bool]:
+    """Whether each parentRef attaches is the translator's verdict (when it has one); the
+    explanation and the fix are the reviewer's."""
     gateways = sorted({(x.namespace, x.gateway) for x in facts.listeners})
     if not route.parent_refs:
         return [_find(route, "error", "parent-missing", "spec.parentRefs",
@@ -355,7 +361,15 @@ def _parents(route: Route, facts: LabFacts) -> tuple[list[Finding], bool]:
     problems: list[tuple[str, str, str]] = []
     ok = False
     for i, ref in enumerate(route.parent_refs):
-        problem = _parent_problem(route, i, ref, facts, gateways)
+        if verdict is not None and verdict.attached(i):
+            problem = None
+        else:
+            problem = _parent_problem(route, i, ref, facts, gateways)
+            refusal = verdict.refusal(i) if verdict is not None else None
+            if problem is None and refusal is not None:
+                problem = (f"spec.parentRefs[{i}]", refusal[1],
+                           f"the Gateway's listeners refuse it ({refusal[0]}): see the route's "
+                           "status with kubectl get httproute -o yaml")
         if problem is None:
             ok = True
         else:
@@ -489,7 +503,9 @@ def _granted(facts: LabFacts, from_ns: str, to_ns: str, name: str) -> bool:
     return False
 
 
-def _backends(route: Route, facts: LabFacts) -> list[Finding]:
+def _backends(route: Route, facts: LabFacts,
+              verdict: TranslatorVerdict | None = None) -> list[Finding]:
+    """Whether a backendRef resolves is the translator's verdict (when it has one)."""
     out = []
     for rule in route.rules:
         for backend in (*rule.backends, *rule.mirrors):
@@ -504,7 +520,13 @@ def _backends(route: Route, facts: LabFacts) -> list[Finding]:
                 effect = ("it has weight 0, so no request is affected now; raising its weight "
                           "later sends HTTP 500s")
             severity = "error" if (mirror or share) else "warning"
+            unresolved = verdict.reference_problem(backend.field) if verdict else None
+            if verdict is not None and unresolved is None:
+                continue
             problem = _backend_problem(route, backend, facts)
+            if problem is None and unresolved is not None:
+                problem = ("backend-unresolved", backend.field, unresolved,
+                           "fix the reference as the message says")
             if problem is not None:
                 code, where, text, fix = problem
                 out.append(_find(route, severity, code, where, text, effect, fix))

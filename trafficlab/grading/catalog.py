@@ -1,4 +1,11 @@
-"""The exercise catalog (``graders/catalog.yaml``) and the grader module of each exercise."""
+"""The exercise catalog (``graders/catalog.yaml``) and the grader module of each exercise.
+
+One file lists every exercise of the course, with unique ids. ``kind: files`` (the default)
+is answered with YAML files and graded by ``trafficlab grade`` with the checks in
+``graders/test_<id>.py``; ``kind: notebook`` is answered with Python objects in a notebook
+(a function, a policy file's name) and graded by ``trafficlab.course`` with the checks in
+its ``module``.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +21,8 @@ import yaml
 
 from trafficlab._errors import NotFoundError
 
-__all__ = ["DEFAULT_APPLIES", "Exercise", "catalog", "exercise", "graders_dir", "load_module"]
+__all__ = ["DEFAULT_APPLIES", "KINDS", "Exercise", "catalog", "exercise", "graders_dir",
+           "load_module"]
 
 
 def graders_dir() -> Path:
@@ -25,6 +33,7 @@ def graders_dir() -> Path:
 # already uses. Anything else in a student's file (a Deployment with env, a Gateway, another
 # route) is reported and never applied.
 DEFAULT_APPLIES: tuple[tuple[str, str], ...] = (("HTTPRoute", "task-api"),)
+KINDS = ("files", "notebook")
 
 
 @dataclass(frozen=True)
@@ -36,6 +45,12 @@ class Exercise:
     task: str
     #: (kind, name) of each object, in namespace default, the grader applies from the files.
     applies: tuple[tuple[str, str], ...] = DEFAULT_APPLIES
+    #: "files" (graders/test_<id>.py grades files) or "notebook" (``module`` grades answers).
+    kind: str = "files"
+    #: The checks of a notebook exercise: an importable module.
+    module: str = ""
+    #: The notebook function a notebook exercise calls, if its answer is one.
+    function: str = ""
 
     def grades(self, obj: dict[str, Any]) -> bool:
         """Whether ``obj`` from a student's file is one this exercise applies."""
@@ -53,21 +68,32 @@ class Exercise:
 
 
 @lru_cache(maxsize=1)
-def catalog() -> tuple[Exercise, ...]:
+def _all() -> tuple[Exercise, ...]:
     data: dict[str, Any] = yaml.safe_load((graders_dir() / "catalog.yaml").read_text())
-    return tuple(Exercise(id=str(e["id"]), title=str(e["title"]), points=float(e["points"]),
-                          files=tuple(e["files"]), task=str(e["task"]).strip(),
-                          applies=tuple((str(a["kind"]), str(a["name"]))
-                                        for a in e["applies"]) if "applies" in e
-                          else DEFAULT_APPLIES)
-                 for e in data["exercises"])
+    items = tuple(Exercise(id=str(e["id"]), title=str(e["title"]), points=float(e["points"]),
+                           files=tuple(e.get("files", ())), task=str(e.get("task", "")).strip(),
+                           applies=tuple((str(a["kind"]), str(a["name"]))
+                                         for a in e["applies"]) if "applies" in e
+                           else DEFAULT_APPLIES,
+                           kind=str(e.get("kind", "files")), module=str(e.get("module", "")),
+                           function=str(e.get("function", "")))
+                  for e in data["exercises"])
+    ids = [e.id for e in items]
+    if len(set(ids)) != len(ids) or any(e.kind not in KINDS for e in items):
+        raise ValueError(f"graders/catalog.yaml: ids must be unique and kinds one of {KINDS}")
+    return items
 
 
-def exercise(exercise_id: str) -> Exercise:
-    for item in catalog():
+def catalog(kind: str = "files") -> tuple[Exercise, ...]:
+    """The exercises of one ``kind``: ``files`` (``trafficlab grade``) or ``notebook``."""
+    return tuple(e for e in _all() if e.kind == kind)
+
+
+def exercise(exercise_id: str, kind: str = "files") -> Exercise:
+    for item in catalog(kind):
         if item.id == exercise_id:
             return item
-    known = ", ".join(e.id for e in catalog())
+    known = ", ".join(e.id for e in catalog(kind))
     raise NotFoundError(f'no exercise "{exercise_id}"; the exercises are: {known}')
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from trafficlab._errors import TrafficLabError
+from trafficlab.baseline import reset_to_baseline
 from trafficlab.grading.catalog import Exercise, catalog, exercise, load_module
 from trafficlab.grading.checks import (
     CheckFailure,
@@ -124,7 +125,7 @@ class _Labs:
         if lab is None:
             return
         try:
-            _reset(lab)
+            reset_to_baseline(lab)
         except Exception:  # a lab that cannot be reset is replaced
             self.kill()
 
@@ -211,22 +212,6 @@ def grade(submission: Path, exercise_ids: Sequence[str] | None = None, *,
             labs.close()
     report.seconds = time.monotonic() - started
     return report
-
-
-def _reset(lab: LabAPI) -> None:
-    """Back to the baseline between exercises, so each starts from the same lab: the
-    baseline applied again, and every route, Deployment and Service it does not have deleted."""
-    from trafficlab.manifests import baseline_dir, load_manifests
-
-    baseline = load_manifests(baseline_dir())
-    keep = {(o["kind"], o["metadata"]["name"]) for o in baseline}
-    extra = [(kind, "default", obj["metadata"]["name"])
-             for kind in ("HTTPRoute", "Deployment", "Service")
-             for obj in lab.get(kind, namespace="default")
-             if (kind, obj["metadata"]["name"]) not in keep]
-    for kind, namespace, name in extra:
-        lab.delete(kind, name, namespace=namespace, ignore_not_found=True)
-    lab.apply(baseline)
 
 
 def self_check(lab: LabAPI, exercise_id: str, directory: Path) -> ExerciseResult:
