@@ -186,10 +186,14 @@ def apply_patch(live: Obj | None, applied: Obj, *, kind: str, manager: str, forc
         raise ApplyConflict(conflicts)
     mine = set(fieldset.values(applied_user, kind, granular=False))
     kept = mine.union(*(owned for _, owned in others))
-    for path in sorted(previous - kept, key=len, reverse=True):
+    removed: list[Path] = []
+    for path in sorted(previous - kept, key=len):  # a list element before its fields
         if any(p[:len(path)] == path for p in kept):
             continue  # someone still owns a field inside it
+        if any(path[:len(r)] == r for r in removed):
+            continue  # gone with its parent
         merged = fieldset.remove(merged, path, kind)
+        removed.append(path)
     managed: list[Obj] = []
     placed = False
     for entry in entries:
