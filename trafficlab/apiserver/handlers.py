@@ -241,6 +241,8 @@ class RestHandlers:
         return self.controller.pods.pods()
 
     def _objects(self, t: _Target) -> list[Obj]:
+        if t.res.kind == "Event":
+            return self.controller.events.items(t.namespace)
         if t.res.info is None:  # pods
             return [obj for _, obj in self._pods()
                     if t.namespace is None or obj["metadata"]["namespace"] == t.namespace]
