@@ -272,3 +272,43 @@ def test_the_kubernetes_client_applies_server_side(lab: Lab) -> None:
     finally:
         api.close()
         fresh(lab, "py-route")
+
+
+def _raw_patch(lab: Lab, name: str, patch: Any) -> int:
+    """A merge patch straight to the API; its status code."""
+    import ssl
+    import urllib.error
+    import urllib.request
+
+    config = yaml.safe_load((lab.home / "kubeconfig").read_text())
+    server = config["clusters"][0]["cluster"]["server"]
+    context = ssl.create_default_context(cafile=str(lab.home / "pki" / "ca.crt"))
+    request = urllib.request.Request(
+        f"{server}/apis/gateway.networking.k8s.io/v1/namespaces/default/httproutes/{name}",
+        data=json.dumps(patch).encode(), method="PATCH",
+        headers={"Authorization": f"Bearer {config['users'][0]['user']['token']}",
+                 "Content-Type": "application/merge-patch+json"})
+    try:
+        with urllib.request.urlopen(request, context=context, timeout=30) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return int(exc.code)
+
+
+def test_two_writes_with_one_resource_version_one_wins(lab: Lab, tmp_path: Path) -> None:
+    # Both carry the version they read: whichever is stored first makes the other stale.
+    from concurrent.futures import ThreadPoolExecutor
+
+    fresh(lab, "raced")
+    kubectl(lab, "apply", "--server-side", "-f", write(tmp_path, route("raced")))
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        for round_ in range(8):
+            version = lab.get("httproute", "raced")["metadata"]["resourceVersion"]
+            patches = [{"metadata": {"resourceVersion": version},
+                        "spec": {"hostnames": [f"{who}{round_}.example"]}} for who in "ab"]
+            codes = list(pool.map(lambda p: _raw_patch(lab, "raced", p), patches))
+            assert sorted(codes) == [200, 409], (round_, codes)
+            winner = "ab"[codes.index(200)]
+            assert lab.get("httproute", "raced")["spec"]["hostnames"] == [
+                f"{winner}{round_}.example"]
+    fresh(lab, "raced")
