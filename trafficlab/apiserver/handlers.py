@@ -446,8 +446,7 @@ class RestHandlers:
             raise ApiError(status("BadRequest", "metadata.managedFields must be a list of "
                                   "ManagedFieldsEntry objects"))
         new_old = copy.deepcopy(old)
-        new_old["metadata"]["managedFields"] = entries
-        self.managed.set(key, old, entries)
+        new_old["metadata"]["managedFields"] = entries  # recorded once the write is stored
         return [op for op in patch if op not in touches], new_old
 
     def _server_side_apply(self, req: Request, t: _Target) -> Answer:
