@@ -24,7 +24,7 @@ import copy
 from collections.abc import Iterable
 from typing import Any
 
-from trafficlab._errors import ConflictError
+from trafficlab._errors import ApplyConflict
 from trafficlab.apiserver import fieldset
 from trafficlab.apiserver.fieldset import NONLEAF, Path
 from trafficlab.apiserver.listtypes import Location, list_info, map_type
@@ -33,27 +33,6 @@ __all__ = ["ApplyConflict", "apply_patch", "record_update", "user_fields"]
 
 Obj = dict[str, Any]
 _USER_METADATA = ("labels", "annotations", "finalizers")
-
-
-class ApplyConflict(ConflictError):
-    """An apply would change fields other managers own; ``causes`` as the API lists them."""
-
-    def __init__(self, conflicts: list[tuple[str, str]]) -> None:
-        self.causes = [{"type": "FieldManagerConflict", "message": f"conflict with {who}",
-                        "field": path} for who, path in conflicts]
-        if len(conflicts) == 1:
-            who, path = conflicts[0]
-            message = f"Apply failed with 1 conflict: conflict with {who}: {path}"
-        else:
-            by_manager: dict[str, list[str]] = {}
-            for who, path in conflicts:
-                by_manager.setdefault(who, []).append(path)
-            lines = []
-            for who in sorted(by_manager):
-                lines.append(f"conflicts with {who}:")
-                lines.extend(f"- {path}" for path in by_manager[who])
-            message = f"Apply failed with {len(conflicts)} conflicts: " + "\n".join(lines)
-        super().__init__(message)
 
 
 def user_fields(obj: Obj | None) -> Obj:
