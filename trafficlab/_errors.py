@@ -7,6 +7,7 @@ The hierarchy, so callers know what to catch::
     ├── NotFoundError        the named object, lab or file does not exist
     ├── AlreadyExistsError   create of an object that exists
     ├── ConflictError        a patch or apply that cannot be reconciled with what is stored
+    │   └── ApplyConflict    a server-side apply changes fields other managers own
     ├── LabNotRunningError   a command that needs a running lab found none in its home
     ├── ProxyError           Envoy did not start, or did not load a configuration in time
     ├── BackendError         the backend (local processes, kind cluster) could not do what was asked
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 __all__ = [
     "AlreadyExistsError",
+    "ApplyConflict",
     "BackendError",
     "ConflictError",
     "GenerateError",
@@ -119,6 +121,32 @@ class ConflictError(TrafficLabError):
     """The request conflicts with what is stored (for instance a JSON patch test op failed)."""
 
     reason = "Conflict"
+
+
+class ApplyConflict(ConflictError):
+    """A server-side apply would change fields other managers own.
+
+    ``conflicts`` are (manager as the API names it, field path) pairs; ``causes`` lists them
+    as a Status does. Re-apply with ``--force-conflicts`` to take the fields, or leave them
+    out of the configuration.
+    """
+
+    def __init__(self, conflicts: list[tuple[str, str]]) -> None:
+        self.causes = [{"type": "FieldManagerConflict", "message": f"conflict with {who}",
+                        "field": path} for who, path in conflicts]
+        if len(conflicts) == 1:
+            who, path = conflicts[0]
+            message = f"Apply failed with 1 conflict: conflict with {who}: {path}"
+        else:
+            by_manager: dict[str, list[str]] = {}
+            for who, path in conflicts:
+                by_manager.setdefault(who, []).append(path)
+            lines = []
+            for who in sorted(by_manager):
+                lines.append(f"conflicts with {who}:")
+                lines.extend(f"- {path}" for path in by_manager[who])
+            message = f"Apply failed with {len(conflicts)} conflicts: " + "\n".join(lines)
+        super().__init__(message)
 
 
 class LabNotRunningError(TrafficLabError):

@@ -1,7 +1,8 @@
 """Which resources the API serves, under which group and versions: its REST mapping.
 
 Every kind in :data:`trafficlab.resources.KINDS` is served from the store; pods are served
-read-only from the pod manager (the lab runs them as local processes, they are not stored).
+read-only from the pod manager (the lab runs them as local processes, they are not stored),
+and Events read-only from the controller's event recorder.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ class ApiResource:
     namespaced: bool
     short_names: tuple[str, ...]
     verbs: tuple[str, ...]
-    info: KindInfo | None  # None: not in the store (pods)
+    info: KindInfo | None  # None: not in the store (pods, events)
 
     @property
     def singular(self) -> str:
@@ -52,6 +53,8 @@ def _from_kind(info: KindInfo) -> ApiResource:
 RESOURCES: tuple[ApiResource, ...] = (
     *(_from_kind(info) for info in KINDS.values()),
     ApiResource("Pod", "", ("v1",), "pods", True, ("po",), _READ_VERBS, None),
+    # Read-only, from the controller's recorder (kubectl describe lists them).
+    ApiResource("Event", "", ("v1",), "events", True, ("ev",), _READ_VERBS, None),
 )
 
 

@@ -7,6 +7,7 @@ commands. Every failure leaves as an :class:`~trafficlab.apiserver.status.ApiErr
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import stat
@@ -17,10 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import jsonpatch
+import yaml
 
-from trafficlab._errors import TrafficLabError
+from trafficlab._errors import ConflictError, TrafficLabError
 from trafficlab.apiserver import discovery, openapi, tables
+from trafficlab.apiserver.apply import ApplyConflict, apply_patch, record_update
 from trafficlab.apiserver.catalog import ApiResource, find
+from trafficlab.apiserver.managed import ManagedFieldsTable, field_manager
 from trafficlab.apiserver.selectors import field_selector, label_selector
 from trafficlab.apiserver.status import ApiError, from_lab_error, status, success
 from trafficlab.apiserver.strategic import strategic_merge
@@ -28,8 +32,9 @@ from trafficlab.apiserver.watch import MAX_WATCH_SECONDS, watch_events
 from trafficlab.apiserver.workload_status import deployment_status
 from trafficlab.controlplane.controller import Controller
 from trafficlab.controlplane.snapshot import ObjectKey
-from trafficlab.controlplane.store import merge_patch
+from trafficlab.controlplane.store import merge_patch, now_rfc3339
 from trafficlab.resources import validate
+from trafficlab.safe_files import load_yaml
 from trafficlab.workloads.pods import Pod
 
 __all__ = ["Answer", "Request", "RestHandlers", "TextBody", "WatchStream"]
@@ -51,6 +56,7 @@ class Request:
     accept: str = ""
     content_type: str = ""
     body: bytes = b""
+    user_agent: str = ""
 
 
 @dataclass(frozen=True)
@@ -117,6 +123,10 @@ class RestHandlers:
         self.controller = controller
         self.server_address = server_address
         self.stopping = stopping or threading.Event()
+        self.managed = ManagedFieldsTable()
+        # Every write through the API runs under this lock, from reading the live object (a
+        # resourceVersion precondition, the managers) to recording its managedFields.
+        self._writes = threading.RLock()
 
     # -- entry -------------------------------------------------------------------------
     def handle(self, req: Request) -> Answer:
@@ -203,7 +213,7 @@ class RestHandlers:
             if verb == "list":
                 return 200, self._list(req, t)
             if verb == "patch":
-                return 200, self._patch(req, t)
+                return self._patch(req, t)
             if verb == "delete":
                 return 200, self._delete(req, t)
             if verb == "update":
@@ -231,6 +241,8 @@ class RestHandlers:
         return self.controller.pods.pods()
 
     def _objects(self, t: _Target) -> list[Obj]:
+        if t.res.kind == "Event":
+            return self.controller.events.items(t.namespace)
         if t.res.info is None:  # pods
             return [obj for _, obj in self._pods()
                     if t.namespace is None or obj["metadata"]["namespace"] == t.namespace]
@@ -239,6 +251,8 @@ class RestHandlers:
     def _shaped(self, obj: Obj, t: _Target) -> Obj:
         obj["apiVersion"] = t.res.api_version(t.version)
         obj["kind"] = t.res.kind
+        if t.res.info is not None:
+            self.managed.attach(ObjectKey.of(obj), obj)
         if t.res.kind == "Deployment" and "status" not in obj:
             obj["status"] = deployment_status(obj, self._running_pods())
         return obj
@@ -310,8 +324,12 @@ class RestHandlers:
             replicas = patch.get("spec", {}).get("replicas") if isinstance(patch, dict) else None
             if not isinstance(replicas, int) or isinstance(replicas, bool):
                 raise ApiError(status("BadRequest", 'a scale patch sets {"spec": {"replicas": N}}'))
-            self.controller.patch(key, {"spec": {"replicas": replicas}}, "merge",
-                                  dry_run=self._dry_run(req))
+            dry = self._dry_run(req)
+            with self._writes:
+                old = self._live(key)
+                self.controller.patch(key, {"spec": {"replicas": replicas}}, "merge", dry_run=dry)
+                if not dry:
+                    self._record(req, key, old, subresource="scale")
         elif req.method != "GET":
             raise ApiError(status("MethodNotAllowed", f"{req.method} is not supported on "
                                   "deployments/scale by the lab"))
@@ -335,8 +353,10 @@ class RestHandlers:
     def _dry_run(self, req: Request) -> bool:
         return req.query.get("dryRun") == "All"
 
-    def _patch(self, req: Request, t: _Target) -> Obj:
+    def _patch(self, req: Request, t: _Target) -> Answer:
         media = req.content_type.split(";")[0].strip().lower()
+        if media == "application/apply-patch+yaml":
+            return self._server_side_apply(req, t)
         patch_type = _PATCH_TYPES.get(media)
         if patch_type is None:
             raise ApiError(status("UnsupportedMediaType",
@@ -345,31 +365,154 @@ class RestHandlers:
         key = self._key(t)
         dry = self._dry_run(req)
         patch = self._json_body(req)
-        self._check_precondition(patch, key, t)
         if patch_type == "strategic" and t.res.group.endswith("gateway.networking.k8s.io"):
             # As kube-apiserver answers for any custom resource (kubectl patch's default type).
             raise ApiError(status(
                 "UnsupportedMediaType", "the body of the request was in an unknown format - "
                 "accepted media types include: application/json-patch+json, "
                 "application/merge-patch+json, application/apply-patch+yaml"))
-        if patch_type == "strategic":
-            # Built-ins: the lab computes the strategic merge here and stores the result as a
-            # JSON patch of the whole object, so validation and reconcile are the controller's.
-            current = self.controller.store.get(key)
-            user_view = {k: v for k, v in current.items() if k != "status"}
-            merged = strategic_merge(user_view, patch)
-            if not isinstance(merged, dict):
-                raise ApiError(status("BadRequest", "a strategic merge patch must be an object"))
-            patch = [{"op": "add", "path": f"/{name}", "value": value}
-                     for name, value in merged.items() if name not in ("apiVersion", "kind")]
-            patch += [{"op": "remove", "path": f"/{name}"} for name in user_view
-                      if name not in merged]
-            patch_type = "json"
-        self.controller.patch(key, patch, patch_type, dry_run=dry)
-        if dry:  # validated and not stored: answer what would have been stored
-            return self._shaped(self._would_be(key, patch, patch_type), t)
+        with self._writes:
+            self._check_precondition(patch, key, t)
+            old = self._live(key)
+            if patch_type == "json" and isinstance(patch, list):
+                patch, old = self._managed_fields_ops(patch, old, key)
+            if patch_type == "strategic":
+                # Built-ins: the lab computes the strategic merge here and stores the result
+                # as a JSON patch of the whole object, so validation and reconcile are the
+                # controller's.
+                user_view = {k: v for k, v in self.controller.store.get(key).items()
+                             if k != "status"}
+                merged = strategic_merge(user_view, patch)
+                if not isinstance(merged, dict):
+                    raise ApiError(status("BadRequest",
+                                          "a strategic merge patch must be an object"))
+                patch = [{"op": "add", "path": f"/{name}", "value": value}
+                         for name, value in merged.items() if name not in ("apiVersion", "kind")]
+                patch += [{"op": "remove", "path": f"/{name}"} for name in user_view
+                          if name not in merged]
+                patch_type = "json"
+            self.controller.patch(key, patch, patch_type, dry_run=dry)
+            if dry:  # validated and not stored: answer what would have been stored
+                would_be = self._would_be(key, patch, patch_type)
+                would_be["metadata"]["managedFields"] = record_update(
+                    old, would_be, kind=t.res.kind, manager=self._manager(req),
+                    now=now_rfc3339())
+                return 200, self._shaped(would_be, t)
+            self._record(req, key, old)
         # Unchanged: the very object a GET answers, so kubectl prints "patched (no change)".
-        return self._shaped(self.controller.store.get(key), t)
+        return 200, self._shaped(self.controller.store.get(key), t)
+
+    # -- managedFields -----------------------------------------------------------------
+    def _manager(self, req: Request) -> str:
+        return field_manager(req.query.get("fieldManager"), req.user_agent)
+
+    def _live(self, key: ObjectKey) -> Obj | None:
+        """The stored object with its managedFields, or None (call under ``_writes``)."""
+        try:
+            obj = self.controller.store.get(key)
+        except TrafficLabError:
+            return None
+        return self.managed.attach(key, obj)
+
+    def _record(self, req: Request, key: ObjectKey, old: Obj | None, *,
+                subresource: str = "") -> None:
+        """Record what a write by this request's manager changed from ``old``."""
+        new = self.controller.store.get(key)
+        new.setdefault("apiVersion", (old or {}).get("apiVersion", ""))
+        entries = record_update(old, new, kind=key.kind, manager=self._manager(req),
+                                now=now_rfc3339(), subresource=subresource)
+        self.managed.set(key, new, entries)
+
+    def _managed_fields_ops(self, patch: list[Any], old: Obj | None,
+                            key: ObjectKey) -> tuple[list[Any], Obj | None]:
+        """A JSON patch that sets ``/metadata/managedFields`` (kubectl does, when it moves a
+        client-side applied object to server-side apply): those operations apply to the
+        managers, the rest to the object."""
+        touches = [op for op in patch if isinstance(op, dict)
+                   and str(op.get("path", "")).startswith("/metadata/managedFields")]
+        if not touches or old is None:
+            return patch, old
+        doc = copy.deepcopy(old)
+        doc["metadata"].setdefault("managedFields", [])
+        try:
+            patched = jsonpatch.apply_patch(doc, patch)
+        except jsonpatch.JsonPatchTestFailed as exc:
+            raise ConflictError(f"{key}: the patch's test operation failed: {exc}") from exc
+        except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException, TypeError,
+                KeyError, IndexError) as exc:
+            raise ApiError(status("Invalid", f"the JSON patch cannot be applied: {exc}")) from exc
+        entries = patched.get("metadata", {}).get("managedFields")
+        if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+            raise ApiError(status("BadRequest", "metadata.managedFields must be a list of "
+                                  "ManagedFieldsEntry objects"))
+        new_old = copy.deepcopy(old)
+        new_old["metadata"]["managedFields"] = entries  # recorded once the write is stored
+        return [op for op in patch if op not in touches], new_old
+
+    def _server_side_apply(self, req: Request, t: _Target) -> Answer:
+        """``kubectl apply --server-side``: merge the configuration, own its fields."""
+        manager = req.query.get("fieldManager")
+        if not manager:
+            raise ApiError(status("Invalid", 'PatchOptions.meta.k8s.io "" is invalid: '
+                                  "fieldManager: Required value: is required for apply patch"))
+        force = req.query.get("force") == "true"
+        applied = self._yaml_body(req)
+        if not isinstance(applied, dict) or not isinstance(applied.get("metadata"), dict):
+            raise ApiError(status("BadRequest", "an apply patch must be an object with "
+                                  "apiVersion, kind and metadata"))
+        if applied.get("kind") != t.res.kind or \
+                applied.get("apiVersion") != t.res.api_version(t.version):
+            raise ApiError(status("BadRequest", f'the applied object\'s kind and apiVersion '
+                                  f'("{applied.get("kind")}", "{applied.get("apiVersion")}") '
+                                  f"must match the URL ({t.res.api_version(t.version)} "
+                                  f"{t.res.kind})"))
+        meta = applied["metadata"]
+        if meta.setdefault("name", t.name) != t.name:
+            raise ApiError(status("BadRequest", "the name of the object does not match the "
+                                  "name on the URL"))
+        if t.namespace is not None and meta.setdefault("namespace", t.namespace) != t.namespace:
+            raise ApiError(status("BadRequest", "the namespace of the provided object does "
+                                  "not match the namespace sent on the request"))
+        meta.pop("managedFields", None)
+        key = self._key(t)
+        dry = self._dry_run(req)
+        with self._writes:
+            live = self._live(key)
+            if live is not None:
+                self._check_precondition(applied, key, t)
+            try:
+                result = apply_patch(live, applied, kind=t.res.kind, manager=manager,
+                                     force=force, now=now_rfc3339())
+            except ApplyConflict as exc:
+                raise ApiError(status("Conflict", exc.message,
+                                      details={"causes": exc.causes})) from exc
+            entries = result["metadata"].pop("managedFields", [])
+            if live is not None and _same_managers(live["metadata"].get("managedFields") or [],
+                                                   entries):
+                entries = live["metadata"]["managedFields"]  # a no-op apply keeps its times
+            self.controller.apply([result], dry_run=dry, namespace=t.namespace or "default")
+            if dry:
+                answer = validate(result, old=live)
+                if live is not None:
+                    identity = ("uid", "resourceVersion", "generation", "creationTimestamp")
+                    answer["metadata"].update({k: live["metadata"][k] for k in identity
+                                               if k in live["metadata"]})
+                if entries:
+                    answer["metadata"]["managedFields"] = entries
+                return (201 if live is None else 200), self._shaped(answer, t)
+            stored = self.controller.store.get(key)
+            self.managed.set(key, stored, entries)
+        return (201 if live is None else 200), self._shaped(stored, t)
+
+    def _yaml_body(self, req: Request) -> Any:
+        try:
+            return json.loads(req.body or b"null")
+        except (ValueError, UnicodeDecodeError):
+            pass
+        try:
+            return load_yaml(req.body.decode())
+        except (yaml.YAMLError, UnicodeDecodeError) as exc:
+            raise ApiError(status("BadRequest", f"the apply patch is not YAML: {exc}")) from exc
 
     def _would_be(self, key: ObjectKey, patch: Any, patch_type: str) -> Obj:
         """The object a patch the controller accepted in a dry run would store."""
@@ -408,11 +551,15 @@ class RestHandlers:
             raise ApiError(status("BadRequest", "the name of the object does not match the name "
                                   "on the URL"))
         key = self._key(t)
-        self.controller.store.get(key)  # 404 if missing: PUT does not create here
-        self._check_precondition(body, key, t)
         body.pop("status", None)  # status is the controller's: PUT on the object ignores it
-        self.controller.apply([body], dry_run=self._dry_run(req),
-                              namespace=t.namespace or "default")
+        dry = self._dry_run(req)
+        with self._writes:
+            self.controller.store.get(key)  # 404 if missing: PUT does not create here
+            self._check_precondition(body, key, t)
+            old = self._live(key)
+            self.controller.apply([body], dry_run=dry, namespace=t.namespace or "default")
+            if not dry:
+                self._record(req, key, old)
         return self._shaped(self.controller.store.get(key), t)
 
     def _body_object(self, req: Request, t: _Target) -> Obj:
@@ -430,8 +577,11 @@ class RestHandlers:
 
     def _delete(self, req: Request, t: _Target) -> Obj:
         key = self._key(t)
-        obj = self.controller.store.get(key)
-        self.controller.delete([key], dry_run=self._dry_run(req))
+        with self._writes:
+            obj = self.controller.store.get(key)
+            self.controller.delete([key], dry_run=self._dry_run(req))
+            if not self._dry_run(req):
+                self.managed.forget(key)
         details: Obj = {"name": key.name, "kind": t.res.plural,
                         "uid": obj["metadata"].get("uid")}
         if t.res.group:
@@ -443,17 +593,26 @@ class RestHandlers:
         meta = body["metadata"]
         name = meta.get("name")
         key = self._key(t, str(name))
-        if isinstance(name, str):
-            try:
-                self.controller.store.get(key)
-            except TrafficLabError:
-                pass
-            else:
+        dry = self._dry_run(req)
+        with self._writes:
+            if isinstance(name, str) and self._live(key) is not None:
                 raise ApiError(status("AlreadyExists", f'{t.res.resource} "{name}" already exists',
                                       details={"name": name, "kind": t.res.plural,
                                                **({"group": t.res.group} if t.res.group else {})}))
-        dry = self._dry_run(req)
-        self.controller.apply([body], dry_run=dry, namespace=t.namespace or "default")
-        if dry:
-            return 201, self._shaped(validate(body), t)
+            self.controller.apply([body], dry_run=dry, namespace=t.namespace or "default")
+            if dry:
+                answer = validate(body)
+                answer["metadata"]["managedFields"] = record_update(
+                    None, {**answer, "apiVersion": body.get("apiVersion")}, kind=t.res.kind,
+                    manager=self._manager(req), now=now_rfc3339())
+                return 201, self._shaped(answer, t)
+            self._record(req, key, None)
         return 201, self._shaped(self.controller.store.get(key), t)
+
+
+def _same_managers(old: list[Obj], new: list[Obj]) -> bool:
+    """The same managers owning the same fields (times aside)."""
+    def strip(entries: list[Obj]) -> list[Obj]:
+        return [{k: v for k, v in e.items() if k != "time"} for e in entries]
+
+    return strip(old) == strip(new)

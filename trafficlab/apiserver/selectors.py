@@ -60,20 +60,30 @@ def label_selector(text: str | None) -> Test:
     return test
 
 
-_FIELDS = {"metadata.name": ("name",), "metadata.namespace": ("namespace",)}
+_FIELDS = ("metadata.name", "metadata.namespace",
+           # Events, as kubectl describe selects them:
+           "involvedObject.kind", "involvedObject.namespace", "involvedObject.name",
+           "involvedObject.uid", "involvedObject.apiVersion", "reason", "type")
+
+
+def _field(obj: Obj, dotted: str) -> str:
+    value: Any = obj
+    for part in dotted.split("."):
+        value = value.get(part) if isinstance(value, dict) else None
+    return "" if value is None else str(value)
 
 
 def field_selector(text: str | None) -> Test:
-    """A test for ``fieldSelector`` on ``metadata.name`` and ``metadata.namespace``."""
+    """A test for ``fieldSelector`` on ``metadata.name``, ``metadata.namespace`` and an
+    Event's ``involvedObject.*``, ``reason`` and ``type``."""
     terms = _terms(text or "", "field")
     for key, op, _ in terms:
         if key not in _FIELDS or op not in ("=", "!="):
             raise ApiError(status("BadRequest", f'"{key}" is not a known field selector: the lab '
-                                  "selects on metadata.name and metadata.namespace with = or !="))
+                                  "selects on metadata.name and metadata.namespace (and an "
+                                  "Event's involvedObject fields) with = or !="))
 
     def test(obj: Obj) -> bool:
-        meta = obj.get("metadata", {})
-        return all(_holds(op, True, str(meta.get(_FIELDS[key][0], "")), value)
-                   for key, op, value in terms)
+        return all(_holds(op, True, _field(obj, key), value) for key, op, value in terms)
 
     return test

@@ -123,7 +123,8 @@ class KubeApiServer:
                 query = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
                 body = self.rfile.read(length) if length else b""
                 req = Request(method, parsed.path, query, self.headers.get("Accept") or "",
-                              self.headers.get("Content-Type") or "", body)
+                              self.headers.get("Content-Type") or "", body,
+                              self.headers.get("User-Agent") or "")
                 try:
                     code, payload = server.handlers.handle(req)
                 except Exception as exc:

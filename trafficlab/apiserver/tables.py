@@ -165,6 +165,15 @@ def _controller(obj: Obj, ctx: Context) -> Cell:
     return str(obj.get("spec", {}).get("controllerName", ""))
 
 
+def _event_last_seen(obj: Obj, ctx: Context) -> Cell:
+    return _age_of(obj.get("lastTimestamp"), ctx.now)
+
+
+def _event_object(obj: Obj, ctx: Context) -> Cell:
+    involved = obj.get("involvedObject") or {}
+    return f"{str(involved.get('kind', '')).lower()}/{involved.get('name', '')}"
+
+
 _NAME: Column = ("Name", "string", "Name of the object", _name)
 _AGE: Column = ("Age", "string", "Time since the object was created", _age)
 
@@ -180,6 +189,11 @@ COLUMNS: dict[str, list[Column]] = {
                 ("Cluster-IP", "string", "Cluster IP", _svc_cluster_ip),
                 ("External-IP", "string", "External IPs", _svc_external_ip),
                 ("Port(s)", "string", "Service ports", _svc_ports), _AGE],
+    "Event": [("Last Seen", "string", "When the event last happened", _event_last_seen),
+              ("Type", "string", "Normal or Warning", lambda o, c: str(o.get("type", ""))),
+              ("Reason", "string", "Why", lambda o, c: str(o.get("reason", ""))),
+              ("Object", "string", "The object it is about", _event_object),
+              ("Message", "string", "What happened", lambda o, c: str(o.get("message", "")))],
     "Namespace": [_NAME, ("Status", "string", "The namespace's phase", _ns_status), _AGE],
     "HTTPRoute": [_NAME, ("Hostnames", "string", "spec.hostnames", _hostnames), _AGE],
     "Gateway": [_NAME, ("Class", "string", "spec.gatewayClassName", _gateway_class),

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 from trafficlab._errors import ProxyError
 from trafficlab._process import process_start
+from trafficlab.controlplane.events import EventRecorder, route_events
 from trafficlab.controlplane.ports import PortAllocator
 from trafficlab.controlplane.snapshot import ObjectKey, Snapshot
 from trafficlab.controlplane.status import merge_status
@@ -71,6 +72,11 @@ class Controller:
         self.envoy_restarts = Restarter("Envoy")
         self._envoy_down_reported = False
         self.prometheus_restarts = Restarter("Prometheus")
+        self.events = EventRecorder()
+
+    def record_event(self, obj: Obj, type_: str, reason: str, message: str) -> None:
+        """Record a core/v1 Event about ``obj`` (``kubectl describe`` shows them)."""
+        self.events.record(obj, type_, reason, message)
 
     # -- life cycle --------------------------------------------------------------------
     def _serial(self, fn: Callable[[], T]) -> T:
@@ -147,6 +153,8 @@ class Controller:
             base = self.store.snapshot()
             self.pods.sync([o for o in base.objects if o["kind"] == "Deployment"])
             endpoints = self.pods.endpoints([o for o in base.objects if o["kind"] == "Service"])
+            self.events.observe([o for o in base.objects if o["kind"] == "Deployment"],
+                                self.pods.pods())
             bind = self.ports.assign([o for o in base.objects if o["kind"] == "Gateway"])
             snapshot = Snapshot(revision=base.revision, objects=base.objects,
                                 endpoints=endpoints, bind=bind)
@@ -183,6 +191,8 @@ class Controller:
         for key, reason in culprits.items():
             route = snapshot.get(key.kind, key.namespace, key.name) or {}
             statuses[key] = refused_status(result.statuses.get(key), route, reason)
+            self.record_event(route, "Warning", "Refused", f"Envoy refuses this route ({reason}); "
+                              "it is left out and every other route keeps serving")
             warnings.append(f"{key}: Envoy refuses the configuration it produces ({reason}); "
                             "it is left out and every other route keeps serving.")
             log.error("left out %s, which Envoy refuses: %s", key, reason)
@@ -202,6 +212,9 @@ class Controller:
             elif key.kind == "Gateway" and not self.proxy.running():
                 _mark_gateway_unserved(status)
             merged[key] = merge_status(obj.get("status"), status, now)
+            if key.kind == "HTTPRoute" and merged[key] != obj.get("status"):
+                for event in route_events(obj.get("status"), merged[key]):
+                    self.record_event(obj, *event)
         self.store.write_statuses(merged)
 
     def _supervise(self) -> None:
