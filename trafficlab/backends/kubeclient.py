@@ -1,20 +1,29 @@
-"""A small Kubernetes API client for the kind backend, on the ``kubernetes`` package's ApiClient.
+"""One Kubernetes API client for both backends: the local lab's API server and kind's.
 
-The ApiClient does what is hard to get right (kubeconfig, client certificates, tokens, TLS);
-this module builds the REST paths of the few kinds the lab uses and turns API ``Status``
-failures into TrafficLab's errors, with the API server's own, kubectl-like, messages.
+It reads a kubeconfig (the context's server, CA, and a bearer token or client certificate),
+speaks JSON over HTTPS with a pooled connection, builds the REST paths of the kinds the lab
+uses and turns API ``Status`` failures into TrafficLab's errors, with the API server's own,
+kubectl-like, messages. What differs between the backends is only how their cluster starts.
 
-The ``kubernetes`` package is imported only when a client is made, so the rest of TrafficLab
-imports without it: ``pip install 'trafficlab[kind]'``.
+It does not import the ``kubernetes`` package: importing it costs 1.5 s or more on the course
+machines (every model class loads), which every ``trafficlab get`` would pay. The kubeconfigs
+the lab writes and kind writes need only what is read here; one that needs more (an exec
+credential plugin, say) is refused with a message saying so.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import re
+import ssl
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
+
+import yaml
 
 from trafficlab._errors import (
     AlreadyExistsError,
@@ -25,12 +34,12 @@ from trafficlab._errors import (
     TrafficLabError,
     ValidationError,
 )
-from trafficlab.backends._kind_plan import FIELD_MANAGER
 from trafficlab.resources import KINDS
 
-__all__ = ["APPLY_PATCH", "FIELD_MANAGER_QUERY", "JSON_PATCH", "MERGE_PATCH", "STRATEGIC_PATCH",
-           "KubeClient", "Resource", "error_from_status", "resource_for"]
+__all__ = ["APPLY_PATCH", "FIELD_MANAGER", "FIELD_MANAGER_QUERY", "JSON_PATCH", "MERGE_PATCH",
+           "STRATEGIC_PATCH", "KubeClient", "Resource", "error_from_status", "resource_for"]
 
+FIELD_MANAGER = "trafficlab"  # the lab's own writes, as managedFields name them
 APPLY_PATCH = "application/apply-patch+yaml"          # server-side apply (KEP-555)
 MERGE_PATCH = "application/merge-patch+json"          # RFC 7386
 JSON_PATCH = "application/json-patch+json"            # RFC 6902
@@ -144,35 +153,43 @@ def error_from_status(code: int, body: bytes, *, kind: str = "", namespace: str 
         return AlreadyExistsError(message) if reason == "AlreadyExists" else ConflictError(message)
     if code in (401, 403):
         return BackendError(f"the cluster refused the request ({reason or code}): {message}. "
-                            "Recreate the lab's credentials with 'trafficlab up --backend kind'")
+                            "Check that KUBECONFIG is this lab's kubeconfig; 'trafficlab down' then "
+                            "'trafficlab up' makes new credentials")
     return BackendError(f"the cluster's API server answered {code} {reason}: {message}")
 
 
+_UNREACHABLE = "is the lab running? Start it with 'trafficlab up'"
+
+
 class KubeClient:
-    """JSON over the Kubernetes REST API with the credentials of a kubeconfig file."""
+    """JSON over the Kubernetes REST API with the credentials of a kubeconfig file.
+
+    ``unreachable`` is what to tell the user when the server does not answer (each backend
+    knows how its cluster is started again).
+    """
 
     def __init__(self, kubeconfig: Path, context: str | None = None, *,
-                 timeout: float = 30.0) -> None:
-        try:
-            from kubernetes import config as kube_config  # heavy; only the kind backend needs it
-        except ImportError as exc:  # pragma: no cover - depends on the environment
-            raise BackendError("the kind backend needs the 'kubernetes' package: "
-                               "pip install 'trafficlab[kind]'") from exc
+                 timeout: float = 30.0, unreachable: str = _UNREACHABLE) -> None:
+        import urllib3  # imported here: the offline parts of TrafficLab never need it
+
         if not kubeconfig.exists():
-            raise LabNotRunningError(f"no kubeconfig at {kubeconfig}: start the kind lab with "
-                                     "'trafficlab up --backend kind'")
+            raise LabNotRunningError(f"no kubeconfig at {kubeconfig}: start the lab with "
+                                     "'trafficlab up'")
         try:
-            self._api: Any = kube_config.new_client_from_config(  # type: ignore[no-untyped-call]
-                config_file=str(kubeconfig), context=context, persist_config=False)
-        except Exception as exc:  # the loader raises ConfigException and plain errors alike
+            server, ssl_context, self._headers = _read_kubeconfig(kubeconfig, context)
+        except (OSError, ValueError, KeyError, TypeError, ssl.SSLError) as exc:
             raise BackendError(f"cannot read the kubeconfig {kubeconfig}: {exc}") from exc
         self.timeout = timeout
-        self.host = str(self._api.configuration.host)
+        self.host = server.rstrip("/")
+        self._unreachable = unreachable
+        self._pool = urllib3.PoolManager(num_pools=2, maxsize=4, retries=False,
+                                         ssl_context=ssl_context)
         self.warnings: list[str] = []
+        self.last_status = 0  # of the last answer: 415 tells a server without server-side apply
 
     def close(self) -> None:
         """Release the connection pool."""
-        self._api.close()
+        self._pool.clear()
 
     def request(self, method: str, path: str, *, query: dict[str, str] | None = None,
                 body: Any = None, content_type: str | None = None, kind: str = "",
@@ -180,28 +197,24 @@ class KubeClient:
         """One API call; the decoded JSON answer, or a TrafficLab error for a failure status."""
         import urllib3
 
-        headers = {"Accept": "application/json"}
-        if content_type:
-            headers["Content-Type"] = content_type
-        elif body is not None:
-            headers["Content-Type"] = "application/json"
-        method, url, headers, body, _ = self._api.param_serialize(
-            method=method, resource_path=path, query_params=list((query or {}).items()),
-            header_params=headers, body=body, auth_settings=["BearerToken"])
+        headers = {"Accept": "application/json", **self._headers}
+        data = None
+        if body is not None:
+            headers["Content-Type"] = content_type or "application/json"
+            data = json.dumps(body).encode()
+        url = self.host + path + (("?" + urlencode(query)) if query else "")
         try:
-            response = self._api.call_api(method, url, header_params=headers, body=body,
-                                          _request_timeout=self.timeout)
-            data = response.read()
+            response = self._pool.request(method, url, body=data, headers=headers,
+                                          timeout=urllib3.Timeout(total=self.timeout))
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise LabNotRunningError(
-                f"the kind cluster's API server at {self.host} does not answer ({exc}); is the "
-                "cluster running ('kind get clusters', 'docker ps')? Start it with "
-                "'trafficlab up --backend kind'") from exc
+            raise LabNotRunningError(f"the API server at {self.host} does not answer ({exc}); "
+                                     + self._unreachable) from exc
+        self.last_status = response.status
         self._collect_warnings(response.headers)
         if not 200 <= response.status < 300:
-            raise error_from_status(response.status, data, kind=kind, namespace=namespace,
-                                    name=name)
-        return json.loads(data) if data else None
+            raise error_from_status(response.status, response.data, kind=kind,
+                                    namespace=namespace, name=name)
+        return json.loads(response.data) if response.data else None
 
     def _collect_warnings(self, headers: Any) -> None:
         # Deprecation and validation warnings arrive as "Warning: 299 - "text"" headers.
@@ -210,3 +223,53 @@ class KubeClient:
             match = re.match(r'\s*\d{3}\s+\S+\s+"(.*)"\s*$', value)
             # The text is a quoted string (RFC 7234 warn-text): drop the quoting of quotes.
             self.warnings.append(match.group(1).replace('\\"', '"') if match else value)
+
+
+def _read_kubeconfig(path: Path, context: str | None
+                     ) -> tuple[str, ssl.SSLContext | None, dict[str, str]]:
+    """The server URL, the TLS context and the auth header of a kubeconfig's context."""
+    config = yaml.safe_load(path.read_text()) or {}
+    name = context or config.get("current-context")
+
+    def entry(section: str, wanted: str | None) -> dict[str, Any]:
+        for item in config.get(section) or []:
+            if item.get("name") == wanted:
+                return dict(item.get(section.rstrip("s")) or {})
+        raise ValueError(f'no {section.rstrip("s")} named "{wanted}"')
+
+    ctx = entry("contexts", name)
+    cluster = entry("clusters", ctx.get("cluster"))
+    user = entry("users", ctx.get("user"))
+    server = str(cluster["server"])
+    unsupported = sorted({"exec", "auth-provider", "username", "tokenFile"} & set(user))
+    if unsupported:
+        raise ValueError(f'the user of context "{name}" authenticates with {unsupported[0]}, '
+                         "which TrafficLab's client does not support: use a token or a client "
+                         "certificate")
+    headers = {"Authorization": f"Bearer {user['token']}"} if user.get("token") else {}
+    if not server.startswith("https://"):
+        return server, None, headers
+    base = path.parent
+    ssl_context = ssl.create_default_context(
+        cadata=_pem(cluster, "certificate-authority", base).decode() or None)
+    if cluster.get("insecure-skip-tls-verify"):
+        ssl_context.check_hostname = False
+        ssl_context.verify_mode = ssl.CERT_NONE
+    cert, key = _pem(user, "client-certificate", base), _pem(user, "client-key", base)
+    if cert and key:
+        # ssl takes a certificate and key only from files: a private, short-lived copy.
+        with tempfile.TemporaryDirectory(prefix="trafficlab-tls-") as tmp:
+            pem = Path(tmp) / "client.pem"
+            pem.touch(mode=0o600)
+            pem.write_bytes(cert + b"\n" + key)
+            ssl_context.load_cert_chain(pem)
+    return server, ssl_context, headers
+
+
+def _pem(section: dict[str, Any], field: str, base: Path) -> bytes:
+    """``field-data`` (base64) or the file ``field`` names (relative to the kubeconfig)."""
+    if section.get(f"{field}-data"):
+        return base64.b64decode(section[f"{field}-data"])
+    if section.get(field):
+        return (base / str(section[field])).read_bytes()
+    return b""
