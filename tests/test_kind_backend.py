@@ -35,12 +35,10 @@ from trafficlab._errors import (
     ValidationError,
 )
 from trafficlab.backends import _kind_plan as plan_mod
-from trafficlab.backends.kubeclient import error_from_status
 from trafficlab.backends._kind_preflight import parse_version, preflight
 from trafficlab.backends.kind import KindBackend, Step, render_plan
+from trafficlab.backends.kubeclient import error_from_status
 from trafficlab.manifests import baseline_dir, load_manifests, parse_manifests
-
-pytest.importorskip("kubernetes", reason="the kind backend's client needs the kubernetes package")
 
 ROOT = Path(__file__).resolve().parents[1]
 TESTDATA = Path(__file__).parent / "testdata" / "kind"

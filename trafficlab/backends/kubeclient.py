@@ -194,7 +194,7 @@ class KubeClient:
     def request(self, method: str, path: str, *, query: dict[str, str] | None = None,
                 body: Any = None, content_type: str | None = None, kind: str = "",
                 namespace: str | None = None, name: str | None = None) -> Any:
-        """One API call; the decoded JSON answer, or a TrafficLab error for a failure status."""
+        """One API call; the decoded JSON (or text) answer, or a TrafficLab error for a failure."""
         import urllib3
 
         headers = {"Accept": "application/json", **self._headers}
@@ -214,7 +214,11 @@ class KubeClient:
         if not 200 <= response.status < 300:
             raise error_from_status(response.status, response.data, kind=kind,
                                     namespace=namespace, name=name)
-        return json.loads(response.data) if response.data else None
+        if not response.data:
+            return None
+        if "json" not in (response.headers.get("Content-Type") or "application/json"):
+            return response.data.decode(errors="replace")  # /healthz, pods/X/log: text
+        return json.loads(response.data)
 
     def _collect_warnings(self, headers: Any) -> None:
         # Deprecation and validation warnings arrive as "Warning: 299 - "text"" headers.
