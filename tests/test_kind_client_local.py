@@ -100,7 +100,10 @@ def test_apply_dry_run_and_invalid_objects_change_nothing(kind: KindBackend) -> 
     kind.apply([_route((100, 0))])
     version = kind.get("HTTPRoute", "task-api")[0]["metadata"]["resourceVersion"]
     dry = kind.apply([_route((1, 1))], dry_run=True)
-    assert dry["changes"][0]["text"].endswith("(dry run)")
+    assert [c["text"] for c in dry["changes"]] == [
+        "httproute.gateway.networking.k8s.io/task-api configured (dry run)"]
+    same = kind.apply([_route((100, 0))], dry_run=True)
+    assert [c["action"] for c in same["changes"]] == ["unchanged"]
     with pytest.raises(ValidationError) as info:
         kind.apply([_route((50, 50), name="other"), _route((1, 1_000_001))])
     assert info.value.name == "task-api" and "weight" in info.value.field

@@ -411,9 +411,22 @@ class RestHandlers:
         self.controller.store.get(key)  # 404 if missing: PUT does not create here
         self._check_precondition(body, key, t)
         body.pop("status", None)  # status is the controller's: PUT on the object ignores it
-        self.controller.apply([body], dry_run=self._dry_run(req),
-                              namespace=t.namespace or "default")
+        dry = self._dry_run(req)
+        self.controller.apply([body], dry_run=dry, namespace=t.namespace or "default")
+        if dry:  # validated and not stored: answer what would have been stored
+            return self._shaped(self._would_be_replaced(key, body), t)
         return self._shaped(self.controller.store.get(key), t)
+
+    def _would_be_replaced(self, key: ObjectKey, body: Obj) -> Obj:
+        """The object a PUT the controller accepted in a dry run would store."""
+        current = self.controller.store.get(key)
+        result = validate(body, old=current)
+        result["metadata"].update({k: v for k, v in current["metadata"].items()
+                                   if k in ("uid", "resourceVersion", "generation",
+                                            "creationTimestamp")})
+        if "status" in current:
+            result["status"] = current["status"]
+        return result
 
     def _body_object(self, req: Request, t: _Target) -> Obj:
         body = self._json_body(req)
