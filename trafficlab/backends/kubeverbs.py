@@ -52,23 +52,55 @@ class KubeVerbs:
 
     def apply(self, objects: list[Obj], *, namespace: str = "default",
               dry_run: bool = False) -> dict[str, Any]:
-        """Apply every object: all are dry-run first, so an invalid one stops all."""
+        """Apply every object: all are dry-run first, so an invalid one stops all.
+
+        Objects in a Namespace this same apply creates cannot be dry-run before it exists: the
+        new Namespaces are written first, the rest is dry-run, and a refusal deletes those
+        Namespaces again. In a dry run such objects are not checked by the server (a warning
+        says so), as ``kubectl apply --dry-run=server`` cannot check them either.
+        """
         started = time.monotonic()
         kube = self._kube()
         kube.warnings.clear()
         prepared = [prepare(obj, namespace) for obj in objects]
         before = [self.get_or_none(res, ns, name) for res, ns, name, _ in prepared]
-        results = [self._write(kube, item, old, dry_run=True)
-                   for item, old in zip(prepared, before, strict=True)]
-        if not dry_run:
-            results = [self._write(kube, item, old, dry_run=False)
-                       for item, old in zip(prepared, before, strict=True)]
+        new_namespaces = {name for (res, _, name, _), old in zip(prepared, before, strict=True)
+                          if res.kind == "Namespace" and old is None}
+        waits = [i for i, (res, ns, _, _) in enumerate(prepared)
+                 if res.namespaced and ns in new_namespaces]
+        results: list[Obj | None] = [None] * len(prepared)
+        for i, (item, old) in enumerate(zip(prepared, before, strict=True)):
+            if i not in waits:
+                results[i] = self._write(kube, item, old, dry_run=True)
+        extra: list[str] = []
+        if dry_run:
+            for i in waits:
+                res, ns, name, body = prepared[i]
+                results[i] = body
+                extra.append(f"{res.kind} {ns}/{name} was not checked by the server: its "
+                             f"namespace {ns} is created by this apply")
+        else:
+            created = []
+            for i, (item, old) in enumerate(zip(prepared, before, strict=True)):
+                if item[0].kind == "Namespace" and item[2] in new_namespaces:
+                    results[i] = self._write(kube, item, old, dry_run=False)
+                    created.append(item)
+            try:
+                for i in waits:
+                    results[i] = self._write(kube, prepared[i], None, dry_run=True)
+            except TrafficLabError:
+                for res, _, name, _ in created:  # all or none: take them back
+                    kube.request("DELETE", res.path(None, name), kind=res.kind, name=name)
+                raise
+            for i, (item, old) in enumerate(zip(prepared, before, strict=True)):
+                if item not in created:
+                    results[i] = self._write(kube, item, old, dry_run=False)
         changes = []
         for (res, ns, name, _), old, new in zip(prepared, before, results, strict=True):
             action = ("created" if old is None else
                       "unchanged" if _comparable(old) == _comparable(new) else "configured")
             changes.append(change(res, ns, name, action, dry_run))
-        return {"changes": changes, "warnings": _unique(kube.warnings), "error": None,
+        return {"changes": changes, "warnings": _unique(kube.warnings + extra), "error": None,
                 "seconds": time.monotonic() - started, "objects": results}
 
     def get(self, kind: str, name: str | None = None, *, namespace: str | None = "default",
