@@ -61,6 +61,21 @@ def test_a_refused_object_takes_its_new_namespace_back(lab: Lab) -> None:
         lab.get("namespace", "team-b")
 
 
+def test_the_pod_total_spans_the_whole_apply_and_nothing_is_written(lab: Lab) -> None:
+    """Each Deployment alone fits; together they exceed the lab's pods: none is created."""
+    deployment = next(o for o in lab.get("deployment") if o["metadata"]["name"] == "task-api-v2")
+    batch = []
+    for i in range(7):
+        obj = {"apiVersion": "apps/v1", "kind": "Deployment",
+               "metadata": {"name": f"five-{i}", "namespace": "default"},
+               "spec": {**deployment["spec"], "replicas": 5}}
+        batch.append(obj)
+    with pytest.raises(ValidationError, match="more than its 32"):
+        lab.apply(batch)
+    names = {o["metadata"]["name"] for o in lab.get("deployment")}
+    assert not any(name.startswith("five-") for name in names)
+
+
 def test_a_route_apply_returns_once_its_generation_is_programmed(lab: Lab) -> None:
     route = lab.get("httproute", "task-api")
     route["spec"]["rules"][0]["backendRefs"][1]["weight"] = 3

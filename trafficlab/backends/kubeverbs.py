@@ -8,8 +8,9 @@ not take server-side apply patches (415) gets the create-or-update too.
 
 All or none: every object of an apply (and every target of a delete) is first checked by the
 server (``dryRun=All``, or a GET for a delete) before the first write, so an invalid object stops
-the whole call. Two writers racing, or a rule spanning objects that only the second write
-breaks, can still leave the first objects written: the API has no multi-object transaction.
+the whole call; a backend adds the rules that span objects (``batch_check``). Two writers
+racing, or a server failing between two writes, can still leave the first objects written: the
+Kubernetes API has no multi-object transaction.
 """
 
 from __future__ import annotations
@@ -46,9 +47,13 @@ _SERVER_METADATA = ("managedFields", "resourceVersion", "uid", "creationTimestam
 class KubeVerbs:
     """apply / get / patch / delete of the lab contract on the client ``kube()`` returns."""
 
-    def __init__(self, kube: Callable[[], KubeClient], *, apply_mode: ApplyMode) -> None:
+    def __init__(self, kube: Callable[[], KubeClient], *, apply_mode: ApplyMode,
+                 batch_check: Callable[[list[Obj]], None] | None = None) -> None:
         self._kube = kube
         self.apply_mode: ApplyMode = apply_mode
+        # Rules that span objects (the local lab's pod total), which a dry run of one object
+        # cannot see: called with every object of an apply after the dry runs, before a write.
+        self._batch_check = batch_check
 
     def apply(self, objects: list[Obj], *, namespace: str = "default",
               dry_run: bool = False) -> dict[str, Any]:
@@ -72,6 +77,8 @@ class KubeVerbs:
         for i, (item, old) in enumerate(zip(prepared, before, strict=True)):
             if i not in waits:
                 results[i] = self._write(kube, item, old, dry_run=True)
+        if self._batch_check is not None:
+            self._batch_check([body for _, _, _, body in prepared])
         extra: list[str] = []
         if dry_run:
             for i in waits:

@@ -32,6 +32,7 @@ from trafficlab.backends.kubeclient import KubeClient
 from trafficlab.backends.kubeverbs import KubeVerbs
 from trafficlab.controlplane.snapshot import ObjectKey
 from trafficlab.manifests import baseline_dir, load_manifests
+from trafficlab.resources import check_pod_limits
 
 __all__ = ["LocalBackend"]
 
@@ -45,7 +46,7 @@ class LocalBackend:
         self.home = home
         self._client: KubeClient | None = None
         self._client_for: tuple[int, int] | None = None  # the kubeconfig file it was made from
-        self._verbs = KubeVerbs(self._kube, apply_mode="replace")
+        self._verbs = KubeVerbs(self._kube, apply_mode="replace", batch_check=self._pod_total)
 
     # -- daemon life cycle -------------------------------------------------------------
     def _info(self) -> dict[str, Any] | None:
@@ -246,6 +247,19 @@ class LocalBackend:
                                    f"{route_pending(route, ('Programmed',), required=('Programmed',))}")
             time.sleep(0.01)
 
+    def _pod_total(self, objects: list[Obj]) -> None:
+        """The local lab's one rule across objects: all Deployments together stay within its
+        pod total. Each object's dry run sees only itself, so the batch is checked here, with
+        the API server's own check and message, before anything is written."""
+        batch = {_deployment_key(o): o for o in objects if o.get("kind") == "Deployment"}
+        if not batch:
+            return
+        staged: dict[tuple[str, str], Obj] = {
+            _deployment_key(o): o for o in self.get("Deployment", all_namespaces=True)}
+        staged.update(batch)
+        for obj in batch.values():
+            check_pod_limits(obj, staged)
+
     # -- transport ---------------------------------------------------------------------
     def _kube(self, timeout: float = 60.0) -> KubeClient:
         """The client for the running daemon's kubeconfig (a new one after a restart)."""
@@ -274,6 +288,11 @@ class LocalBackend:
         if self._info() is None:
             raise LabNotRunningError(f"no lab is running in {self.home}; start one with "
                                      "'trafficlab up' (or 'make lab-up')")
+
+
+def _deployment_key(obj: Obj) -> tuple[str, str]:
+    meta = obj.get("metadata", {})
+    return str(meta.get("namespace") or "default"), str(meta.get("name"))
 
 
 def _route_problems(route: Obj) -> tuple[list[str], str | None]:
