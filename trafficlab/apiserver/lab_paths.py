@@ -14,11 +14,9 @@ from typing import Any
 
 from trafficlab.apiserver.handlers import Answer, Request, TextBody
 from trafficlab.apiserver.status import status
+from trafficlab.labapi import SHUTDOWN_PATH, STATUS_PATH
 
 __all__ = ["SHUTDOWN_PATH", "STATUS_PATH", "LabPaths"]
-
-STATUS_PATH = "/trafficlab/v1/status"
-SHUTDOWN_PATH = "/trafficlab/v1/shutdown"
 
 
 @dataclass(frozen=True)

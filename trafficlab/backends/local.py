@@ -25,12 +25,11 @@ from typing import Any
 from trafficlab._errors import BackendError, LabNotRunningError, NotFoundError, TrafficLabError
 from trafficlab._private import secure_home
 from trafficlab._process import pid_alive, same_process
-from trafficlab.apiserver.kubeconfig import CONTEXT
-from trafficlab.apiserver.lab_paths import SHUTDOWN_PATH, STATUS_PATH
 from trafficlab.backends.base import Obj, route_pending
 from trafficlab.backends.kubeclient import KubeClient
 from trafficlab.backends.kubeverbs import KubeVerbs
 from trafficlab.controlplane.snapshot import ObjectKey
+from trafficlab.labapi import SHUTDOWN_PATH, STATUS_PATH
 from trafficlab.manifests import baseline_dir, load_manifests
 from trafficlab.resources import check_pod_limits
 
@@ -273,7 +272,8 @@ class LocalBackend:
         made_from = (stat.st_ino, stat.st_mtime_ns)
         if self._client is None or self._client_for != made_from:
             self._forget_client()
-            self._client = KubeClient(path, CONTEXT, unreachable=(
+            # Its current context is the lab's ("trafficlab", apiserver/kubeconfig.py).
+            self._client = KubeClient(path, None, unreachable=(
                 "restart the lab with 'trafficlab down && trafficlab up'"))
             self._client_for = made_from
         self._client.timeout = timeout
