@@ -1,7 +1,7 @@
 """One Kubernetes API client for both backends: the local lab's API server and kind's.
 
 It reads a kubeconfig (the context's server, CA, and a bearer token or client certificate),
-speaks JSON over HTTPS with a pooled connection, builds the REST paths of the kinds the lab
+speaks JSON over HTTPS on a kept-alive connection, builds the REST paths of the kinds the lab
 uses and turns API ``Status`` failures into TrafficLab's errors, with the API server's own,
 kubectl-like, messages. What differs between the backends is only how their cluster starts.
 
@@ -14,14 +14,16 @@ credential plugin, say) is refused with a message saying so.
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import re
 import ssl
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import yaml
 
@@ -170,63 +172,103 @@ class KubeClient:
 
     def __init__(self, kubeconfig: Path, context: str | None = None, *,
                  timeout: float = 30.0, unreachable: str = _UNREACHABLE) -> None:
-        import urllib3  # imported here: the offline parts of TrafficLab never need it
-
         if not kubeconfig.exists():
             raise LabNotRunningError(f"no kubeconfig at {kubeconfig}: start the lab with "
                                      "'trafficlab up'")
         try:
-            server, ssl_context, self._headers = _read_kubeconfig(kubeconfig, context)
+            server, self._ssl, self._headers = _read_kubeconfig(kubeconfig, context)
         except (OSError, ValueError, KeyError, TypeError, ssl.SSLError) as exc:
             raise BackendError(f"cannot read the kubeconfig {kubeconfig}: {exc}") from exc
         self.timeout = timeout
         self.host = server.rstrip("/")
+        parts = urlsplit(self.host)
+        self._address = (parts.hostname or "127.0.0.1",
+                         parts.port or (443 if parts.scheme == "https" else 80))
+        self._prefix = parts.path  # a server URL may carry a path (a proxy's, say)
         self._unreachable = unreachable
-        self._pool = urllib3.PoolManager(num_pools=2, maxsize=4, retries=False,
-                                         ssl_context=ssl_context)
+        # One kept-alive connection (http.client: urllib3 alone costs 40 ms to import, paid by
+        # every command); the lock makes the client safe to share between threads.
+        self._conn: http.client.HTTPConnection | None = None
+        self._lock = threading.Lock()
         self.warnings: list[str] = []
         self.last_status = 0  # of the last answer: 415 tells a server without server-side apply
 
     def close(self) -> None:
-        """Release the connection pool."""
-        self._pool.clear()
+        """Close the connection."""
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
 
     def request(self, method: str, path: str, *, query: dict[str, str] | None = None,
                 body: Any = None, content_type: str | None = None, kind: str = "",
                 namespace: str | None = None, name: str | None = None) -> Any:
         """One API call; the decoded JSON (or text) answer, or a TrafficLab error for a failure."""
-        import urllib3
-
         headers = {"Accept": "application/json", **self._headers}
         data = None
         if body is not None:
             headers["Content-Type"] = content_type or "application/json"
             data = json.dumps(body).encode()
-        url = self.host + path + (("?" + urlencode(query)) if query else "")
-        try:
-            response = self._pool.request(method, url, body=data, headers=headers,
-                                          timeout=urllib3.Timeout(total=self.timeout))
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise LabNotRunningError(f"the API server at {self.host} does not answer ({exc}); "
-                                     + self._unreachable) from exc
-        self.last_status = response.status
-        self._collect_warnings(response.headers)
-        if not 200 <= response.status < 300:
-            raise error_from_status(response.status, response.data, kind=kind,
-                                    namespace=namespace, name=name)
-        if not response.data:
+        target = self._prefix + path + (("?" + urlencode(query)) if query else "")
+        with self._lock:
+            try:
+                status, answer, payload = self._exchange(method, target, data, headers)
+            except (OSError, http.client.HTTPException) as exc:
+                raise LabNotRunningError(f"the API server at {self.host} does not answer "
+                                         f"({exc}); " + self._unreachable) from exc
+            self.last_status = status
+        self.warnings.extend(_warnings(answer.get_all("Warning") or []))
+        if not 200 <= status < 300:
+            raise error_from_status(status, payload, kind=kind, namespace=namespace, name=name)
+        if not payload:
             return None
-        if "json" not in (response.headers.get("Content-Type") or "application/json"):
-            return response.data.decode(errors="replace")  # /healthz, pods/X/log: text
-        return json.loads(response.data)
+        if "json" not in (answer.get("Content-Type") or "application/json"):
+            return payload.decode(errors="replace")  # /healthz, pods/X/log: text
+        return json.loads(payload)
 
-    def _collect_warnings(self, headers: Any) -> None:
-        # Deprecation and validation warnings arrive as "Warning: 299 - "text"" headers.
-        values = headers.getlist("Warning") if hasattr(headers, "getlist") else []
-        for value in values:
-            match = re.match(r'\s*\d{3}\s+\S+\s+"(.*)"\s*$', value)
-            # The text is a quoted string (RFC 7234 warn-text): drop the quoting of quotes.
-            self.warnings.append(match.group(1).replace('\\"', '"') if match else value)
+    def _exchange(self, method: str, target: str, data: bytes | None, headers: dict[str, str]
+                  ) -> tuple[int, Any, bytes]:
+        """Send on the kept connection; a connection the server closed meanwhile is made again
+        once (the request never reached it)."""
+        for attempt in (1, 2):
+            reused = self._conn is not None
+            if self._conn is None:
+                host, port = self._address
+                self._conn = (http.client.HTTPSConnection(host, port, timeout=self.timeout,
+                                                          context=self._ssl)
+                              if self._ssl is not None else
+                              http.client.HTTPConnection(host, port, timeout=self.timeout))
+            self._conn.timeout = self.timeout
+            if self._conn.sock is not None:
+                self._conn.sock.settimeout(self.timeout)
+            try:
+                self._conn.request(method, target, body=data, headers=headers)
+                response = self._conn.getresponse()
+                payload = response.read()
+            except (ConnectionError, http.client.RemoteDisconnected, http.client.BadStatusLine):
+                self._conn.close()
+                self._conn = None
+                if reused and attempt == 1:
+                    continue
+                raise
+            except BaseException:
+                self._conn.close()
+                self._conn = None
+                raise
+            if response.will_close:
+                self._conn.close()
+                self._conn = None
+            return response.status, response.msg, payload
+        raise AssertionError("unreachable")  # pragma: no cover
+
+def _warnings(values: list[str]) -> list[str]:
+    """The texts of ``Warning: 299 - "text"`` headers (deprecation and validation warnings)."""
+    out = []
+    for value in values:
+        match = re.match(r'\s*\d{3}\s+\S+\s+"(.*)"\s*$', value)
+        # The text is a quoted string (RFC 7234 warn-text): drop the quoting of quotes.
+        out.append(match.group(1).replace('\\"', '"') if match else value)
+    return out
 
 
 def _read_kubeconfig(path: Path, context: str | None
