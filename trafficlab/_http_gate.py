@@ -1,9 +1,8 @@
-"""What every lab HTTP API checks before it reads a request: the bearer token, then the size.
+"""What the lab's API checks before it reads a request: the bearer token, then the size.
 
-Both the lab's private API (controlplane/server.py) and its Kubernetes API
-(apiserver/server.py) listen on a loopback port any local user can reach, so the token is
-checked first, on every path; and, as kube-apiserver does, a body over 3 MiB is refused from
-its Content-Length, before a byte of it is read.
+The lab's Kubernetes API (apiserver/server.py) listens on a loopback port any local user
+can reach, so the token is checked first, on every path; and, as kube-apiserver does, a body
+over 3 MiB is refused from its Content-Length, before a byte of it is read.
 """
 
 from __future__ import annotations

@@ -47,5 +47,5 @@ def write_private(path: Path, text: str) -> None:
 
 
 def new_token() -> str:
-    """A bearer credential for the lab API: 256 random bits."""
+    """A bearer credential for the lab's API (its kubeconfig token): 256 random bits."""
     return secrets.token_urlsafe(32)

@@ -15,9 +15,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-__all__ = ["ApplyResult", "LabAPI", "as_result", "open_lab", "provide_lab_factory"]
+__all__ = ["SHUTDOWN_PATH", "STATUS_PATH", "ApplyResult", "LabAPI", "as_result", "open_lab",
+           "provide_lab_factory"]
 
 Obj = dict[str, Any]
+
+# The lab's own paths on its Kubernetes API (served by apiserver/lab_paths.py). They live here,
+# not in trafficlab.apiserver, so that a client never imports the server (~100 ms per command).
+STATUS_PATH = "/trafficlab/v1/status"
+SHUTDOWN_PATH = "/trafficlab/v1/shutdown"
 
 
 @dataclass

@@ -36,8 +36,7 @@ def test_down_leaves_a_stranger_holding_a_recorded_pid_alone(
     assert start is not None
     # What a daemon killed long ago left: its pid (now the stranger's) with an older start.
     (home / "lab.json").write_text(json.dumps({
-        "backend": "local", "pid": stranger.pid, "pidStart": start - 1,
-        "api": "http://127.0.0.1:9", "token": "x"}))
+        "backend": "local", "pid": stranger.pid, "pidStart": start - 1}))
     (home / "pids.json").write_text(json.dumps({
         "envoy": stranger.pid, "prometheus": None, "pods": {"default/task-api-v1-0": stranger.pid},
         "starts": {str(stranger.pid): start - 1}}))
@@ -54,8 +53,7 @@ def test_records_without_start_times_prove_nothing(
         tmp_path: Path, stranger: subprocess.Popen[bytes]) -> None:
     home = tmp_path / "lab"
     home.mkdir(mode=0o700)
-    (home / "lab.json").write_text(json.dumps({"backend": "local", "pid": stranger.pid,
-                                               "api": "http://127.0.0.1:9"}))
+    (home / "lab.json").write_text(json.dumps({"backend": "local", "pid": stranger.pid}))
     (home / "pids.json").write_text(json.dumps({"envoy": stranger.pid, "pods": {}}))
 
     Lab(home, backend="local").down()

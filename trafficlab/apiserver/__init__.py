@@ -1,8 +1,9 @@
 """The local lab's Kubernetes API: the subset kubectl and the ``kubernetes`` client need.
 
-It runs in the lab daemon beside the private lab API, over the same Controller: reads come
-from the store (and the pod manager), writes go through the controller's apply, patch and
-delete, so validation, reconcile and status are the same whichever door a change came in by.
+It is the lab daemon's one API, over the Controller: reads come from the store (and the pod
+manager), writes go through the controller's apply, patch and delete, so validation, reconcile
+and status are the same for kubectl and ``trafficlab``. The lab's own paths (status, shutdown,
+healthz) are in ``lab_paths``.
 ``/work/shared/KUBE_API.md`` maps the requests each kubectl command makes.
 """
 

@@ -558,9 +558,21 @@ class RestHandlers:
             self._check_precondition(body, key, t)
             old = self._live(key)
             self.controller.apply([body], dry_run=dry, namespace=t.namespace or "default")
-            if not dry:
-                self._record(req, key, old)
+            if dry:  # validated and not stored: answer what would have been stored
+                return self._shaped(self._would_be_replaced(key, body), t)
+            self._record(req, key, old)
         return self._shaped(self.controller.store.get(key), t)
+
+    def _would_be_replaced(self, key: ObjectKey, body: Obj) -> Obj:
+        """The object a PUT the controller accepted in a dry run would store."""
+        current = self.controller.store.get(key)
+        result = validate(body, old=current)
+        result["metadata"].update({k: v for k, v in current["metadata"].items()
+                                   if k in ("uid", "resourceVersion", "generation",
+                                            "creationTimestamp")})
+        if "status" in current:
+            result["status"] = current["status"]
+        return result
 
     def _body_object(self, req: Request, t: _Target) -> Obj:
         body = self._json_body(req)

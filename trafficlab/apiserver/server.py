@@ -21,6 +21,7 @@ from trafficlab._private import new_token
 from trafficlab.apiserver.certs import make_certs
 from trafficlab.apiserver.handlers import Request, RestHandlers, TextBody, WatchStream
 from trafficlab.apiserver.kubeconfig import write_kubeconfig
+from trafficlab.apiserver.lab_paths import LabPaths
 from trafficlab.apiserver.status import status
 from trafficlab.controlplane.controller import Controller
 
@@ -42,7 +43,8 @@ class _Server(ThreadingHTTPServer):
 class KubeApiServer:
     """Serves the API in a background thread from ``start`` until ``stop``."""
 
-    def __init__(self, controller: Controller, home: Path) -> None:
+    def __init__(self, controller: Controller, home: Path,
+                 lab_paths: LabPaths | None = None) -> None:
         pki = home / "pki"
         pki.mkdir(mode=0o700, exist_ok=True)
         pki.chmod(0o700)
@@ -64,6 +66,7 @@ class KubeApiServer:
         self._stopping = threading.Event()
         self.handlers = RestHandlers(controller, self.address, self._stopping)
         self._thread: threading.Thread | None = None
+        self.lab_paths = lab_paths  # /healthz and /trafficlab/v1/...: the daemon's own paths
 
     @property
     def url(self) -> str:
@@ -126,7 +129,8 @@ class KubeApiServer:
                               self.headers.get("Content-Type") or "", body,
                               self.headers.get("User-Agent") or "")
                 try:
-                    code, payload = server.handlers.handle(req)
+                    lab = server.lab_paths.handle(req) if server.lab_paths else None
+                    code, payload = lab if lab is not None else server.handlers.handle(req)
                 except Exception as exc:
                     log.exception("request failed: %s %s", method, self.path)
                     code, payload = 500, status("InternalError", f"the lab daemon failed: "

@@ -14,6 +14,7 @@ from typing import Literal
 
 import yaml
 
+from trafficlab.backends.kubeclient import FIELD_MANAGER
 from trafficlab.manifests import baseline_dir
 
 __all__ = [
@@ -48,7 +49,6 @@ PROMETHEUS_NODE_PORT = 30090             # cluster/kind/prometheus.yaml
 MONITORING_NAMESPACE = "monitoring"      # cluster/kind/prometheus.yaml
 DEFAULT_GATEWAY_PORT = 8080              # cluster/kind-config.yaml hostPort
 DEFAULT_PROMETHEUS_PORT = 9090
-FIELD_MANAGER = "trafficlab"
 GATEWAY_NAME = ("default", "task-api-gateway")
 BASELINE_DEPLOYMENTS = ("task-api-v1", "task-api-v2")
 

@@ -3,8 +3,9 @@
 ``up`` checks the machine (``_kind_preflight``), then runs the steps of ``_kind_plan``
 (cluster, Task API image, Gateway API v1.6.1 CRDs, Envoy Gateway, Prometheus, the baseline)
 with progress on stderr, and waits until the Gateway serves. The contract's verbs go to the
-cluster's API server through the ``kubernetes`` package (``_kind_k8s``): apply is server-side
-apply with field manager ``trafficlab``, patch is kubectl's merge, JSON or strategic patch.
+cluster's API server through the client both backends share (``kubeclient``, ``kubeverbs``): apply
+is server-side apply with field manager ``trafficlab``, patch is kubectl's merge, JSON or strategic
+patch. This module keeps only how the cluster starts and how its gateway is probed.
 
 The lab's home keeps ``lab.json`` (which cluster, which host ports), the cluster's own
 ``kubeconfig`` (the user's ~/.kube/config is not touched) and the rendered ``kind-config.yaml``.
@@ -17,7 +18,6 @@ The lab's home keeps ``lab.json`` (which cluster, which host ports), the cluster
 from __future__ import annotations
 
 import collections
-import copy
 import hashlib
 import json
 import os
@@ -31,18 +31,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any, TextIO
 
-from trafficlab._errors import BackendError, LabNotRunningError, NotFoundError, ValidationError
+from trafficlab._errors import BackendError, LabNotRunningError, NotFoundError
 from trafficlab._private import secure_home, write_private
-from trafficlab.backends._kind_k8s import (
-    APPLY_PATCH,
-    FIELD_MANAGER_QUERY,
-    JSON_PATCH,
-    MERGE_PATCH,
-    STRATEGIC_PATCH,
-    KubeClient,
-    Resource,
-    resource_for,
-)
 from trafficlab.backends._kind_plan import (
     BASELINE_DEPLOYMENTS,
     DEFAULT_GATEWAY_PORT,
@@ -60,14 +50,12 @@ from trafficlab.backends._kind_plan import (
 )
 from trafficlab.backends._kind_preflight import preflight
 from trafficlab.backends.base import Obj, route_pending
+from trafficlab.backends.kubeclient import KubeClient, Resource, resource_for
+from trafficlab.backends.kubeverbs import KubeVerbs, prepare
 from trafficlab.manifests import load_manifests
 
 __all__ = ["KindBackend", "Step", "render_plan"]
 
-# Read-only metadata the API server sets; sent back in an apply it would be rejected or
-# misread (managedFields must be empty in an apply; resourceVersion would make it conditional).
-_SERVER_METADATA = ("managedFields", "resourceVersion", "uid", "creationTimestamp", "generation",
-                    "selfLink")
 _PROBES_NEEDED = 3  # consecutive answers that are not gateway errors (DESIGN: consistency gate)
 
 
@@ -81,6 +69,7 @@ class KindBackend:
         self.home = Path(home)
         self.out = out if out is not None else sys.stderr
         self._client: KubeClient | None = None
+        self._verbs = KubeVerbs(self._kube, apply_mode="server-side")
 
     # -- where things are ---------------------------------------------------------------
     @property
@@ -118,8 +107,10 @@ class KindBackend:
             if state is None:
                 raise LabNotRunningError(f"no kind lab in {self.home}; start one with "
                                          "'trafficlab up --backend kind'")
-            self._client = KubeClient(Path(state.get("kubeconfig") or self.home / "kubeconfig"),
-                                      state.get("context"))
+            self._client = KubeClient(
+                Path(state.get("kubeconfig") or self.home / "kubeconfig"), state.get("context"),
+                unreachable="is the kind cluster running ('kind get clusters', 'docker ps')? "
+                            "Start it with 'trafficlab up --backend kind'")
         return self._client
 
     # -- plan ---------------------------------------------------------------------------
@@ -252,87 +243,27 @@ class KindBackend:
     def apply(self, objects: list[Obj], *, namespace: str = "default",
               dry_run: bool = False) -> dict[str, Any]:
         """Server-side apply of every object: all are dry-run first, so an invalid one stops all."""
-        started = time.monotonic()
-        kube = self._kube()
-        kube.warnings.clear()
-        prepared = [_prepare(obj, namespace) for obj in objects]
-        before = [self._get_or_none(res, ns, name) for res, ns, name, _ in prepared]
-        # Server-side dry run of all objects first: the lab contract's "all objects or none".
-        results = [self._server_side_apply(kube, item, dry_run=True) for item in prepared]
-        if not dry_run:
-            results = [self._server_side_apply(kube, item, dry_run=False) for item in prepared]
-        changes = []
-        for (res, ns, name, _), old, new in zip(prepared, before, results, strict=True):
-            action = ("created" if old is None else
-                      "unchanged" if _comparable(old) == _comparable(new) else "configured")
-            changes.append(_change(res, ns, name, action, dry_run))
-        return {"changes": changes, "warnings": _unique(kube.warnings), "error": None,
-                "seconds": time.monotonic() - started}
+        result = self._verbs.apply(objects, namespace=namespace, dry_run=dry_run)
+        result.pop("objects", None)
+        return result
 
     def get(self, kind: str, name: str | None = None, *, namespace: str | None = "default",
             all_namespaces: bool = False) -> list[Obj]:
         """Objects with their status (managedFields left out, as kubectl does by default)."""
-        res = resource_for(kind)
-        ns = namespace if res.namespaced and not all_namespaces else None
-        kube = self._kube()
-        if name:
-            obj = kube.request("GET", res.path(ns or "default" if res.namespaced else None, name),
-                               kind=kind, namespace=ns, name=name)
-            return [_clean(obj)]
-        answer = kube.request("GET", res.path(ns))
-        items = []
-        for item in answer.get("items", []):
-            # List items come without apiVersion and kind; kubectl fills them in the same way.
-            item.setdefault("apiVersion", res.api_version)
-            item.setdefault("kind", res.kind)
-            items.append(_clean(item))
-        return items
+        return self._verbs.get(kind, name, namespace=namespace, all_namespaces=all_namespaces)
 
     def patch(self, kind: str, name: str, patch: Any, *, patch_type: str = "merge",
               namespace: str = "default", dry_run: bool = False) -> dict[str, Any]:
         """kubectl patch: ``merge`` (RFC 7386), ``json`` (RFC 6902) or ``strategic`` (core kinds)."""
-        started = time.monotonic()
-        res = resource_for(kind)
-        ns = (namespace or "default") if res.namespaced else None
-        content_type = _patch_content_type(res, ns, name, patch, patch_type)
-        kube = self._kube()
-        kube.warnings.clear()
-        old = kube.request("GET", res.path(ns, name), kind=kind, namespace=ns, name=name)
-        query = dict(FIELD_MANAGER_QUERY)
-        if dry_run:
-            query["dryRun"] = "All"
-        new = kube.request("PATCH", res.path(ns, name), query=query, body=patch,
-                           content_type=content_type, kind=kind, namespace=ns, name=name)
-        action = "unchanged" if _comparable(old) == _comparable(new) else "patched"
-        return {"changes": [_change(res, ns, name, action, dry_run)],
-                "warnings": _unique(kube.warnings), "error": None,
-                "seconds": time.monotonic() - started}
+        result = self._verbs.patch(kind, name, patch, patch_type=patch_type, namespace=namespace,
+                                   dry_run=dry_run)
+        result.pop("objects", None)
+        return result
 
     def delete(self, refs: list[tuple[str, str, str]], *, dry_run: bool = False,
                ignore_not_found: bool = False) -> dict[str, Any]:
         """Delete every object; a missing one stops all of them unless ``ignore_not_found``."""
-        started = time.monotonic()
-        kube = self._kube()
-        kube.warnings.clear()
-        targets = []
-        for kind, namespace, name in refs:
-            res = resource_for(kind)
-            ns = (namespace or "default") if res.namespaced else None
-            if self._get_or_none(res, ns, name) is None:
-                if ignore_not_found:
-                    continue
-                raise NotFoundError(f'{res.plural}{"." + res.group if res.group else ""} '
-                                    f'"{name}" not found')
-            targets.append((res, ns, name))
-        changes = []
-        for res, ns, name in targets:
-            query = {"dryRun": "All"} if dry_run else {}
-            kube.request("DELETE", res.path(ns, name), query=query, kind=res.kind, namespace=ns,
-                         name=name, body={"kind": "DeleteOptions", "apiVersion": "v1",
-                                          "propagationPolicy": "Background"})
-            changes.append(_change(res, ns, name, "deleted", dry_run))
-        return {"changes": changes, "warnings": _unique(kube.warnings), "error": None,
-                "seconds": time.monotonic() - started}
+        return self._verbs.delete(refs, dry_run=dry_run, ignore_not_found=ignore_not_found)
 
     def wait_route(self, name: str, *, namespace: str = "default", timeout: float = 30.0) -> Obj:
         """The consistency gate on Envoy Gateway, which reports no Programmed on routes.
@@ -374,23 +305,7 @@ class KindBackend:
 
     # -- helpers ------------------------------------------------------------------------
     def _get_or_none(self, res: Resource, namespace: str | None, name: str) -> Obj | None:
-        try:
-            return dict(self._kube().request("GET", res.path(namespace, name), kind=res.kind,
-                                             namespace=namespace, name=name))
-        except NotFoundError:
-            return None
-
-    @staticmethod
-    def _server_side_apply(kube: KubeClient, item: tuple[Resource, str | None, str, Obj], *,
-                           dry_run: bool) -> Obj:
-        res, ns, name, body = item
-        # force: the lab's apply states the desired spec, like 'kubectl apply --server-side
-        # --force-conflicts'; fields another manager set (kubectl edit, say) move to trafficlab.
-        query = {**FIELD_MANAGER_QUERY, "force": "true"}
-        if dry_run:
-            query["dryRun"] = "All"
-        return dict(kube.request("PATCH", res.path(ns, name), query=query, body=body,
-                                 content_type=APPLY_PATCH, kind=res.kind, namespace=ns, name=name))
+        return self._verbs.get_or_none(res, namespace, name)
 
     def _route_url(self, route: Obj) -> str | None:
         ns = route["metadata"].get("namespace", "default")
@@ -467,7 +382,7 @@ class KindBackend:
         self._say(f"      done in {time.monotonic() - started:.1f}s")
 
     def _missing(self, obj: Obj) -> bool:
-        res, ns, name, _ = _prepare(obj, "default")
+        res, ns, name, _ = prepare(obj, "default")
         return self._get_or_none(res, ns, name) is None
 
     def _run_command(self, step: Step, number: int, total: int) -> None:
@@ -513,82 +428,6 @@ class KindBackend:
 
 
 # -- pure helpers ---------------------------------------------------------------------------
-def _prepare(obj: Obj, namespace: str) -> tuple[Resource, str | None, str, Obj]:
-    if not isinstance(obj, dict):
-        raise ValidationError("(object)", None, None, "", "each manifest must be an object")
-    kind = str(obj.get("kind") or "")
-    res = resource_for(kind, obj.get("apiVersion"))
-    body = copy.deepcopy(obj)
-    body.pop("status", None)
-    meta = body.setdefault("metadata", {})
-    name = meta.get("name")
-    if not name:
-        raise ValidationError(kind, None, None, "metadata.name", "Required value: name is required")
-    for key in _SERVER_METADATA:
-        meta.pop(key, None)
-    ns: str | None = None
-    if res.namespaced:
-        ns = str(meta.get("namespace") or namespace or "default")
-        meta["namespace"] = ns
-    else:
-        meta.pop("namespace", None)
-    body["apiVersion"] = body.get("apiVersion") or res.api_version
-    return res, ns, str(name), body
-
-
-def _unique(warnings: list[str]) -> list[str]:
-    """Each warning once (the dry run and the write of an object both carry it)."""
-    return list(dict.fromkeys(warnings))
-
-
-def _clean(obj: Obj) -> Obj:
-    obj.get("metadata", {}).pop("managedFields", None)
-    return obj
-
-
-def _comparable(obj: Obj | None) -> Obj | None:
-    """The object without what the server changes on every write (for created/unchanged)."""
-    if obj is None:
-        return None
-    out = {k: v for k, v in obj.items() if k != "status"}
-    meta = {k: v for k, v in out.get("metadata", {}).items() if k not in _SERVER_METADATA}
-    out["metadata"] = meta
-    return out
-
-
-def _change(res: Resource, ns: str | None, name: str, action: str, dry_run: bool) -> dict[str, Any]:
-    return {"kind": res.kind, "namespace": ns or "", "name": name, "action": action,
-            "text": f"{res.qualified_singular}/{name} {action}{' (dry run)' if dry_run else ''}"}
-
-
-def _patch_content_type(res: Resource, ns: str | None, name: str, patch: Any,
-                        patch_type: str) -> str:
-    if patch_type == "merge":
-        if not isinstance(patch, dict):
-            raise ValidationError(res.kind, ns, name, "", "a merge patch must be a JSON object, "
-                                  "like '{\"spec\": {...}}'")
-        return MERGE_PATCH
-    if patch_type == "json":
-        if not isinstance(patch, list):
-            raise ValidationError(res.kind, ns, name, "", "a JSON patch must be a list of "
-                                  "operations, like '[{\"op\": \"replace\", \"path\": "
-                                  "\"/spec/...\", \"value\": 1}]'")
-        return JSON_PATCH
-    if patch_type == "strategic":
-        if res.custom:
-            # The API server answers 415 for strategic merge patches of custom resources.
-            raise ValidationError(res.kind, ns, name, "", "strategic merge patch is not supported "
-                                  f"for custom resources like {res.kind} (kubectl answers 'the "
-                                  "body of the request was in an unknown format'); use --type "
-                                  "merge or --type json")
-        if not isinstance(patch, dict):
-            raise ValidationError(res.kind, ns, name, "", "a strategic merge patch must be a "
-                                  "JSON object")
-        return STRATEGIC_PATCH
-    raise ValidationError(res.kind, ns, name, "", f'unknown patch type "{patch_type}": use '
-                          "merge, json or strategic")
-
-
 def _condition_true(obj: Obj, ctype: str) -> bool:
     generation = obj.get("metadata", {}).get("generation")
     for cond in obj.get("status", {}).get("conditions", []):

@@ -1,6 +1,13 @@
 """The local backend: a daemon in the lab home runs Envoy and the Task API pods.
 
-This module is the client side: it starts and stops the daemon and speaks its JSON API.
+This module is the client side: it starts and stops the daemon, and does everything else over
+the daemon's Kubernetes API with the client the kind backend uses too (``kubeclient``,
+``kubeverbs``), authenticated by ``<home>/kubeconfig``. The lab's own calls (status, shutdown,
+health) are paths on that API (``apiserver/lab_paths.py``).
+
+An apply or patch of an HTTPRoute returns once the route's ``Programmed`` condition, on every
+parent, is at the written generation: the daemon sets it when Envoy confirmed that version (or
+says why it did not), so what returns is served (DESIGN.md, "The lab contract").
 """
 
 from __future__ import annotations
@@ -12,18 +19,19 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
-from trafficlab._errors import BackendError, LabNotRunningError, TrafficLabError, error_from_dict
+from trafficlab._errors import BackendError, LabNotRunningError, NotFoundError, TrafficLabError
 from trafficlab._private import secure_home
 from trafficlab._process import pid_alive, same_process
 from trafficlab.backends.base import Obj, route_pending
+from trafficlab.backends.kubeclient import KubeClient
+from trafficlab.backends.kubeverbs import KubeVerbs
 from trafficlab.controlplane.snapshot import ObjectKey
+from trafficlab.labapi import SHUTDOWN_PATH, STATUS_PATH
 from trafficlab.manifests import baseline_dir, load_manifests
+from trafficlab.resources import check_pod_limits
 
 __all__ = ["LocalBackend"]
 
@@ -35,6 +43,9 @@ class LocalBackend:
 
     def __init__(self, home: Path) -> None:
         self.home = home
+        self._client: KubeClient | None = None
+        self._client_for: tuple[int, int] | None = None  # the kubeconfig file it was made from
+        self._verbs = KubeVerbs(self._kube, apply_mode="replace", batch_check=self._pod_total)
 
     # -- daemon life cycle -------------------------------------------------------------
     def _info(self) -> dict[str, Any] | None:
@@ -54,7 +65,7 @@ class LocalBackend:
         if info is None:
             return False
         try:
-            self._call("GET", "/healthz", info=info, timeout=2)
+            self._kube(timeout=2).request("GET", "/healthz")
         except TrafficLabError:
             return False
         return True
@@ -118,13 +129,14 @@ class LocalBackend:
         if info is not None:
             pid, start = int(info["pid"]), info.get("pidStart")
             try:
-                self._call("POST", "/shutdown", info=info, timeout=5)
+                self._kube(timeout=5).request("POST", SHUTDOWN_PATH)
             except TrafficLabError:
                 _signal(pid, start, signal.SIGTERM)
             if not _wait_exit(pid, 15):
                 _signal(pid, start, signal.SIGKILL)
                 _wait_exit(pid, 5)
         self._reap_leftovers()
+        self._forget_client()
         (self.home / "lab.json").unlink(missing_ok=True)
 
     def _reap_leftovers(self) -> None:
@@ -147,43 +159,37 @@ class LocalBackend:
     def status(self) -> dict[str, Any]:
         if not self.running():
             return {"backend": "local", "ready": False, "gateways": [], "prometheus": None}
-        return dict(self._call("GET", "/status"))
+        return dict(self._kube().request("GET", STATUS_PATH))
 
     def apply(self, objects: list[Obj], *, namespace: str = "default",
               dry_run: bool = False) -> dict[str, Any]:
-        return dict(self._call("POST", "/apply", {"objects": objects, "namespace": namespace,
-                                                  "dryRun": dry_run}))
+        """Every object, all or none (each is dry-run first), then wait until Envoy serves it."""
+        self._require_running()
+        result = self._verbs.apply(objects, namespace=namespace, dry_run=dry_run)
+        return self._settle(result, dry_run)
 
     def get(self, kind: str, name: str | None = None, *, namespace: str | None = "default",
             all_namespaces: bool = False, missing_ok: bool = False) -> list[Obj]:
-        if kind == "Pod":
-            return list(self._call("GET", "/pods?" + urlencode(
-                {} if all_namespaces else {"namespace": namespace or "default"}))["items"])
-        query = {"kind": kind}
-        if namespace:
-            query["namespace"] = namespace
-        if name:
-            query["name"] = name
-        if all_namespaces:
-            query["allNamespaces"] = "1"
+        self._require_running()
         try:
-            return list(self._call("GET", "/objects?" + urlencode(query))["items"])
-        except TrafficLabError as exc:
-            if missing_ok and exc.reason == "NotFound":
+            return self._verbs.get(kind, name, namespace=namespace,
+                                   all_namespaces=all_namespaces)
+        except NotFoundError:
+            if missing_ok:
                 return []
             raise
 
     def patch(self, kind: str, name: str, patch: Any, *, patch_type: str = "merge",
               namespace: str = "default", dry_run: bool = False) -> dict[str, Any]:
-        return dict(self._call("POST", "/patch", {"kind": kind, "name": name, "namespace": namespace,
-                                                  "patch": patch, "type": patch_type,
-                                                  "dryRun": dry_run}))
+        self._require_running()
+        result = self._verbs.patch(kind, name, patch, patch_type=patch_type,
+                                   namespace=namespace or "default", dry_run=dry_run)
+        return self._settle(result, dry_run)
 
     def delete(self, refs: list[tuple[str, str, str]], *, dry_run: bool = False,
                ignore_not_found: bool = False) -> dict[str, Any]:
-        body = {"refs": [{"kind": k, "namespace": ns, "name": n} for k, ns, n in refs],
-                "dryRun": dry_run, "ignoreNotFound": ignore_not_found}
-        return dict(self._call("POST", "/delete", body))
+        self._require_running()
+        return self._verbs.delete(refs, dry_run=dry_run, ignore_not_found=ignore_not_found)
 
     def wait_route(self, name: str, *, namespace: str = "default", timeout: float = 30.0) -> Obj:
         """Wait for TrafficLab's Programmed condition at the route's current generation."""
@@ -200,28 +206,115 @@ class LocalBackend:
                                    f"served after {timeout:.0f}s: {pending}")
             time.sleep(0.02)
 
+    # -- consistency -------------------------------------------------------------------
+    def _settle(self, result: dict[str, Any], dry_run: bool, timeout: float = 30.0
+                ) -> dict[str, Any]:
+        """Wait until each written HTTPRoute's generation is programmed; say what is not served.
+
+        Programmed=False at that generation is an answer too (Envoy refused it, or no parent
+        accepts the route): it becomes a warning, or the result's ``error``, not a wait.
+        """
+        written = result.pop("objects", [])
+        if dry_run:
+            return result
+        warnings = list(result.get("warnings") or [])
+        for change, obj in zip(result["changes"], written, strict=False):
+            if change["kind"] != "HTTPRoute" or change["action"] == "unchanged":
+                continue
+            route = self._programmed(change["name"], change["namespace"] or "default",
+                                     int(obj["metadata"]["generation"]), timeout)
+            problems, error = _route_problems(route)
+            warnings += problems
+            result["error"] = result.get("error") or error
+        result["warnings"] = list(dict.fromkeys(warnings))
+        return result
+
+    def _programmed(self, name: str, namespace: str, generation: int, timeout: float) -> Obj:
+        """The route once every parent reports Programmed for ``generation`` (or a later one)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            route = self.get("HTTPRoute", name, namespace=namespace)[0]
+            parents = route.get("status", {}).get("parents", [])
+            settled = all(
+                any(c["type"] == "Programmed" and int(c.get("observedGeneration") or 0)
+                    >= generation for c in p.get("conditions", [])) for p in parents)
+            if settled:  # no parent at all: nothing will ever program it; the warning says so
+                return route
+            if time.monotonic() > deadline:
+                raise BackendError(f"HTTPRoute {namespace}/{name} generation {generation} is not "
+                                   f"served after {timeout:.0f}s: "
+                                   f"{route_pending(route, ('Programmed',), required=('Programmed',))}")
+            time.sleep(0.01)
+
+    def _pod_total(self, objects: list[Obj]) -> None:
+        """The local lab's one rule across objects: all Deployments together stay within its
+        pod total. Each object's dry run sees only itself, so the batch is checked here, with
+        the API server's own check and message, before anything is written."""
+        batch = {_deployment_key(o): o for o in objects if o.get("kind") == "Deployment"}
+        if not batch:
+            return
+        staged: dict[tuple[str, str], Obj] = {
+            _deployment_key(o): o for o in self.get("Deployment", all_namespaces=True)}
+        staged.update(batch)
+        for obj in batch.values():
+            check_pod_limits(obj, staged)
+
     # -- transport ---------------------------------------------------------------------
-    def _call(self, method: str, path: str, body: Any = None, *,
-              info: dict[str, Any] | None = None, timeout: float = 60) -> Any:
-        info = info or self._info()
-        if info is None:
+    def _kube(self, timeout: float = 60.0) -> KubeClient:
+        """The client for the running daemon's kubeconfig (a new one after a restart)."""
+        path = self.home / "kubeconfig"
+        try:
+            stat = path.stat()
+        except OSError:
+            self._forget_client()
+            raise LabNotRunningError(f"no lab is running in {self.home}; start one with "
+                                     "'trafficlab up' (or 'make lab-up')") from None
+        made_from = (stat.st_ino, stat.st_mtime_ns)
+        if self._client is None or self._client_for != made_from:
+            self._forget_client()
+            # Its current context is the lab's ("trafficlab", apiserver/kubeconfig.py).
+            self._client = KubeClient(path, None, unreachable=(
+                "restart the lab with 'trafficlab down && trafficlab up'"))
+            self._client_for = made_from
+        self._client.timeout = timeout
+        return self._client
+
+    def _forget_client(self) -> None:
+        if self._client is not None:
+            self._client.close()
+        self._client, self._client_for = None, None
+
+    def _require_running(self) -> None:
+        if self._info() is None:
             raise LabNotRunningError(f"no lab is running in {self.home}; start one with "
                                      "'trafficlab up' (or 'make lab-up')")
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(info["api"] + path, data=data, method=method, headers={
-            "content-type": "application/json",
-            "authorization": f"Bearer {info.get('token', '')}"})
-        try:
-            with urllib.request.urlopen(request, timeout=timeout) as resp:
-                payload = json.loads(resp.read())
-        except urllib.error.HTTPError as exc:
-            payload = json.loads(exc.read() or b"{}")
-        except OSError as exc:
-            raise LabNotRunningError(f"the lab in {self.home} does not answer ({exc}); "
-                                     "restart it with 'trafficlab down && trafficlab up'") from exc
-        if not payload.get("ok"):
-            raise error_from_dict(payload.get("error", {}))
-        return payload["result"]
+
+
+def _deployment_key(obj: Obj) -> tuple[str, str]:
+    meta = obj.get("metadata", {})
+    return str(meta.get("namespace") or "default"), str(meta.get("name"))
+
+
+def _route_problems(route: Obj) -> tuple[list[str], str | None]:
+    """Warnings for the route's False conditions at its generation; Envoy's refusal as error."""
+    meta = route["metadata"]
+    who = f"HTTPRoute {meta.get('namespace', 'default')}/{meta['name']}"
+    parents = route.get("status", {}).get("parents", [])
+    if not parents:
+        return [f"{who}: no parent has accepted the route (check spec.parentRefs)"], None
+    warnings, error = [], None
+    for parent in parents:
+        gw = parent.get("parentRef", {}).get("name", "?")
+        for cond in parent.get("conditions", []):
+            if cond.get("status") == "True" or cond.get("observedGeneration") != meta["generation"]:
+                continue
+            text = f"{who}: {gw}: {cond['type']}={cond['status']} ({cond.get('reason')}): " \
+                   f"{cond.get('message', '')}"
+            if cond["type"] == "Programmed" and cond.get("reason") == "Invalid":
+                error = error or str(cond.get("message", ""))
+            elif cond["type"] != "Programmed":  # Programmed=False follows from the others
+                warnings.append(text)
+    return warnings, error
 
 
 def _looks_like_ours(pid: int) -> bool:

@@ -1,9 +1,11 @@
 """The local lab daemon: ``python -m trafficlab.controlplane.daemon --home DIR``.
 
-It runs the Controller (Envoy, pods, reconcile loop), the lab API and, beside it, the
-Kubernetes API kubectl uses (``<home>/kubeconfig``, written once it serves); it writes
-``<home>/lab.json`` (owner-only: it holds the API's bearer token) once it serves, and on
-SIGTERM or ``POST /shutdown`` stops every process it started and removes that file.
+It runs the Controller (Envoy, pods, reconcile loop) and the lab's one API, the Kubernetes
+API that kubectl, ``trafficlab`` and ``trafficlab.Lab`` all use (``<home>/kubeconfig``, mode
+0600, holds its address, CA and token). The lab's own paths (``/healthz``, the status document,
+shutdown) are served there too (``apiserver/lab_paths.py``). Once it serves, the daemon writes
+``<home>/lab.json`` (which process it is: pid and start time, no credential); on SIGTERM or
+``POST /trafficlab/v1/shutdown`` it stops every process it started and removes both files.
 """
 
 from __future__ import annotations
@@ -14,15 +16,16 @@ import logging
 import os
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from trafficlab._private import new_token, secure_home, write_private
+from trafficlab._private import secure_home, write_private
 from trafficlab._process import process_start
 from trafficlab.apiserver import KubeApiServer
+from trafficlab.apiserver.lab_paths import LabPaths
 from trafficlab.controlplane.controller import Controller
-from trafficlab.controlplane.server import LabServer
 
 __all__ = ["local_status", "main"]
 
@@ -82,20 +85,20 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
 
     controller = Controller(home, envoy_binary=args.envoy)
-    token = new_token()
-    kube_api = KubeApiServer(controller, home)
-    server = LabServer(controller, lambda: local_status(controller, kube_api.kubeconfig), token)
-    signal.signal(signal.SIGTERM, lambda *_: server.shutdown())
-    signal.signal(signal.SIGINT, lambda *_: server.shutdown())
+    stopping = threading.Event()
+    kube_api = KubeApiServer(controller, home, LabPaths(
+        status=lambda: local_status(controller, kube_api.kubeconfig), shutdown=stopping.set))
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    signal.signal(signal.SIGINT, lambda *_: stopping.set())
     lab_file = home / "lab.json"
     try:
         controller.start()
         kube_api.start()
         info = {"backend": "local", "pid": os.getpid(), "pidStart": process_start(os.getpid()),
-                "api": server.url, "token": token, "kubeApi": kube_api.url,
                 "started": time.time(), "python": sys.executable}
         write_private(lab_file, json.dumps(info))
-        server.serve()
+        while not stopping.wait(0.5):  # a timeout, so that signal handlers get to run
+            pass
     finally:
         kube_api.stop()
         controller.stop()
