@@ -77,6 +77,7 @@ from trafficlab.monitoring.metrics import (
     wait_scraped,
 )
 from trafficlab.safe_files import load_yaml, read_text
+from trafficlab.traffic.background import BackgroundLoad, start_load
 
 if TYPE_CHECKING:
     from trafficlab.lab import Lab
@@ -650,46 +651,26 @@ class _Stop(Exception):
         self.weight = weight  # the canary weight to set on the way out; None leaves the route
 
 
-class _Load:
-    """Steady load through the gateway in a thread, while the rollout runs."""
+def _start_load(url: str, rps: float, path: str) -> BackgroundLoad:
+    """The rollout's own steady load through the gateway, until the rollout stops it."""
+    # Enough workers to keep the rate when the canary answers slowly (a few hundred ms).
+    concurrency = max(4, min(64, math.ceil(rps / 4)))
+    return start_load(url, rate=rps, concurrency=concurrency, path=path, timeout=5.0,
+                      name="rollout-load")
 
-    def __init__(self, url: str, rps: float, path: str) -> None:
-        self.url, self.rps, self.path = url, rps, path
-        self.by_version: Counter[str] = Counter()
-        self.by_status: Counter[str] = Counter()
-        self.errors: Counter[str] = Counter()
-        self.total = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="rollout-load", daemon=True)
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def _run(self) -> None:
-        from trafficlab.traffic import send
-
-        # Enough workers to keep the rate when the canary answers slowly (a few hundred ms).
-        concurrency = max(4, min(64, math.ceil(self.rps / 4)))
-        while not self._stop.is_set():
-            try:
-                result = send(self.url, duration=1.0, rate=self.rps, concurrency=concurrency,
-                              path=self.path, progress=False, timeout=5.0)
-            except Exception as exc:  # the lab went away: the rollout itself will say so
-                self.errors[type(exc).__name__] += 1
-                self._stop.wait(1.0)
-                continue
-            self.total += result.total
-            self.by_version.update(result.by_version)
-            self.by_status.update({str(k): v for k, v in result.by_status.items()})
-            self.errors.update(result.errors)
-
-    def stop(self) -> dict[str, Any]:
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=10)
-        return {"rps": self.rps, "path": self.path, "total": self.total,
-                "by_version": dict(self.by_version), "by_status": dict(self.by_status),
-                "errors": dict(self.errors)}
+def _stop_load(load: BackgroundLoad, rps: float, path: str) -> dict[str, Any]:
+    """Stop the load; what it sent, for the result and the event log."""
+    failed: Counter[str] = Counter()
+    try:
+        result = load.stop()
+    except Exception as exc:  # the lab went away: the rollout itself will say so
+        result = load.sent
+        failed[type(exc).__name__] += 1
+    return {"rps": rps, "path": path, "total": result.total,
+            "by_version": dict(result.by_version),
+            "by_status": {str(k): v for k, v in result.by_status.items()},
+            "errors": dict(result.errors + failed)}
 
 
 class Rollout:
@@ -993,7 +974,7 @@ class Rollout:
         self.started = time.time()
         self._acked = None
         view = _View(self) if self._progress is not False else None
-        load: _Load | None = None
+        load: BackgroundLoad | None = None
         outcome, reason, error = "aborted", "", None
         try:
             if view is not None:
@@ -1006,8 +987,7 @@ class Rollout:
                        policy=policy.to_dict(), initial_weights=list(initial),
                        versions=self._versions)
             if policy.load_rps:
-                load = _Load(self.lab.url(), policy.load_rps, policy.load_path)
-                load.start()
+                load = _start_load(self.lab.url(), policy.load_rps, policy.load_path)
             try:
                 for index, weight in enumerate(policy.steps, start=1):
                     self._step(index, weight)
@@ -1027,7 +1007,8 @@ class Rollout:
             reason = self._finish_weight(0, f"the rollout failed: {error}") if self._owns_route \
                 else f"the rollout failed before changing the route: {error}"
         finally:
-            load_doc = load.stop() if load is not None else None
+            load_doc = (_stop_load(load, policy.load_rps or 0.0, policy.load_path)
+                        if load is not None else None)
         self.phase = outcome
         self.deadline = None
         self._emit(outcome, reason, outcome=outcome, load=load_doc)

@@ -27,16 +27,19 @@ the 0.6x budget. :class:`AiohttpTransport` (one ``ClientSession`` per run) remai
 One job per module: :mod:`~trafficlab.traffic.transport` (the protocol, its failures),
 :mod:`~trafficlab.traffic.httptools_transport` and :mod:`~trafficlab.traffic.aiohttp_transport`,
 :mod:`~trafficlab.traffic.result` (what a run saw), :mod:`~trafficlab.traffic.load` (the loop
-and its pacing), :mod:`~trafficlab.traffic.progress` (the bar) and
-:mod:`~trafficlab.traffic.sync` (running it from synchronous code and Jupyter).
+and its pacing), :mod:`~trafficlab.traffic.progress` (the bar), :mod:`~trafficlab.traffic.sync`
+(a private event loop), :mod:`~trafficlab.traffic.background` (load in a worker thread until
+done or stopped) and :mod:`~trafficlab.traffic.blocking` (``send``, from scripts and Jupyter).
 """
 
 from __future__ import annotations
 
 from trafficlab.traffic.aiohttp_transport import AiohttpTransport
+from trafficlab.traffic.background import BackgroundLoad, start_load
+from trafficlab.traffic.blocking import send
 from trafficlab.traffic.httptools_transport import HttptoolsTransport
 from trafficlab.traffic.load import DEFAULT_REQUESTS as DEFAULT_REQUESTS
-from trafficlab.traffic.load import asend, default_transport, send
+from trafficlab.traffic.load import asend, default_transport
 from trafficlab.traffic.result import NO_VERSION, TrafficResult, format_result
 from trafficlab.traffic.sync import run as _run  # noqa: F401  (benchmarks/bench_traffic.py)
 from trafficlab.traffic.transport import (
@@ -49,6 +52,7 @@ from trafficlab.traffic.transport import (
 __all__ = [
     "NO_VERSION",
     "AiohttpTransport",
+    "BackgroundLoad",
     "BadResponseError",
     "HttptoolsTransport",
     "InvalidURLError",
@@ -59,4 +63,5 @@ __all__ = [
     "default_transport",
     "format_result",
     "send",
+    "start_load",
 ]

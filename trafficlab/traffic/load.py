@@ -1,4 +1,4 @@
-"""The load loop: ``send``/``asend`` drive keep-alive HTTP/1.1 load at a gateway, optionally paced.
+"""The load loop: ``asend`` drives keep-alive HTTP/1.1 load at a gateway, optionally paced.
 
 Like ``hey -n``/``hey -z``: a fixed number of requests, or for a duration, from
 ``concurrency`` workers sharing one connection pool, optionally paced to a fixed total
@@ -9,8 +9,8 @@ rate. Each response is counted by the Task API's identity headers (``x-version``
 from __future__ import annotations
 
 import asyncio
-import functools
 import sys
+import threading
 import time
 from array import array
 from collections.abc import Mapping
@@ -21,10 +21,9 @@ from trafficlab.traffic.aiohttp_transport import AiohttpTransport
 from trafficlab.traffic.httptools_transport import HttptoolsTransport
 from trafficlab.traffic.progress import start_progress, want_progress
 from trafficlab.traffic.result import NO_VERSION, TrafficResult, collect
-from trafficlab.traffic.sync import run, run_in_thread
 from trafficlab.traffic.transport import Transport, error_kind
 
-__all__ = ["DEFAULT_REQUESTS", "asend", "default_transport", "send"]
+__all__ = ["DEFAULT_REQUESTS", "asend", "default_transport"]
 
 #: Requests sent when neither ``requests`` nor ``duration`` is given (as ``hey -n``).
 DEFAULT_REQUESTS = 200
@@ -47,6 +46,7 @@ async def _drive(
     concurrency: int,
     rate: float | None,
     show_progress: bool,
+    stop: threading.Event | None = None,
 ) -> TrafficResult:
     # Per request the loop touches one dict (keyed by version, pod, status) and one
     # array of ints; everything else is aggregated once at the end.
@@ -65,6 +65,8 @@ async def _drive(
         send_one = transport.request
         latency_append = latencies.append
         while issued < limit:
+            if stop is not None and stop.is_set():
+                return  # asked to stop early (a background load): keep what was counted
             ticket = issued
             issued += 1
             if interval:
@@ -141,8 +143,13 @@ async def asend(
     timeout: float = 10.0,
     progress: bool | None = None,
     transport: Transport | None = None,
+    stop: threading.Event | None = None,
 ) -> TrafficResult:
-    """Async :func:`send`: the same options, awaited on the caller's loop."""
+    """Async :func:`send`: the same options, awaited on the caller's loop.
+
+    ``stop``, when set (from any thread), ends the run early; the result counts what was
+    sent until then (see :mod:`trafficlab.traffic.background`).
+    """
     if requests is None and duration is None:
         requests = DEFAULT_REQUESTS
     _check_options(requests, duration, concurrency, rate, timeout)
@@ -150,7 +157,7 @@ async def asend(
     sent_headers = dict(headers or {})
     show = want_progress(progress, requests, duration)
     args = (method.upper(), target, sent_headers, body, requests, duration, concurrency,
-            rate, show)
+            rate, show, stop)
     if transport is not None:
         return await _drive(transport, *args)
     chosen = default_transport(concurrency=concurrency, timeout=timeout,
@@ -172,41 +179,3 @@ def default_transport(*, concurrency: int = 10, timeout: float = 10.0,
             pass
     return AiohttpTransport(concurrency=concurrency, timeout=timeout)
 
-
-def send(
-    url: str,
-    *,
-    requests: int | None = None,
-    duration: float | None = None,
-    concurrency: int = 10,
-    rate: float | None = None,
-    method: str = "GET",
-    path: str = "/",
-    headers: Mapping[str, str] | None = None,
-    body: bytes | None = None,
-    timeout: float = 10.0,
-    progress: bool | None = None,
-    transport: Transport | None = None,
-) -> TrafficResult:
-    """Send HTTP requests to ``url`` + ``path`` and count the answers.
-
-    ``url`` is the gateway's base URL (``http://127.0.0.1:8080``). Stop after
-    ``requests`` requests or ``duration`` seconds, whichever comes first (200 requests
-    when neither is given). ``concurrency`` workers share one keep-alive pool of as
-    many connections; ``rate`` paces the total (not per-worker) requests per second.
-    ``headers`` are sent with every request (a ``Host`` entry overrides the host).
-    ``timeout`` bounds each request of the default transport, in seconds.
-
-    >>> send("http://127.0.0.1:8080", requests=500, path="/tasks").by_version  # doctest: +SKIP
-    Counter({'v1': 451, 'v2': 49})
-    """
-    go = functools.partial(
-        asend, url, requests=requests, duration=duration, concurrency=concurrency,
-        rate=rate, method=method, path=path, headers=headers, body=body, timeout=timeout,
-        progress=progress, transport=transport,
-    )
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return run(go())
-    return run_in_thread(go)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Literal
 if TYPE_CHECKING:
     from rich.table import Table
 
-__all__ = ["NO_VERSION", "TrafficResult", "collect", "format_result"]
+__all__ = ["NO_VERSION", "TrafficResult", "collect", "format_result", "merge"]
 
 #: The label for responses without ``x-version``/``x-pod`` (gateway-made 404/500/503).
 NO_VERSION = "none"
@@ -225,4 +225,26 @@ def collect(
         errors=error_counter,
         latencies_ms=array("d", (ns / 1e6 for ns in latencies)),
         elapsed=elapsed,
+    )
+
+
+def merge(first: TrafficResult, second: TrafficResult) -> TrafficResult:
+    """One result for two runs sent one after the other (counts and latencies added up).
+
+    >>> merge(TrafficResult(total=1, by_status=Counter({200: 1})),
+    ...       TrafficResult(total=2, by_status=Counter({200: 1, 503: 1}))).by_status
+    Counter({200: 2, 503: 1})
+    """
+    by_version_status = {v: Counter(s) for v, s in first.by_version_status.items()}
+    for version, statuses in second.by_version_status.items():
+        by_version_status.setdefault(version, Counter()).update(statuses)
+    return TrafficResult(
+        total=first.total + second.total,
+        by_version=first.by_version + second.by_version,
+        by_pod=first.by_pod + second.by_pod,
+        by_status=first.by_status + second.by_status,
+        by_version_status=by_version_status,
+        errors=first.errors + second.errors,
+        latencies_ms=first.latencies_ms + second.latencies_ms,
+        elapsed=first.elapsed + second.elapsed,
     )
