@@ -37,7 +37,7 @@ NEVER = ("solutions", "tests", "benchmarks", ".ci", ".git", "nbgrader_config.py"
          "gradebook.db")
 # Solution lines that are in the bundle for a reason other than the answer (checked one by one).
 NOT_ANSWERS = {
-    # The rollout tool's documented default steps (trafficlab/monitoring/rollout.py), which the
+    # The rollout tool's documented default steps (trafficlab/monitoring/rollout/policy.py), which the
     # reference policy keeps; the exercise grades thresholds, not steps.
     "steps: [5, 25, 50, 100]",
     # nbgrader's marker, named in the docstrings of the release and scoring modules.

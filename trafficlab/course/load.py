@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 from trafficlab._errors import TrafficLabError
-from trafficlab.lab import Lab
+from trafficlab.lab import DEFAULT_GATEWAY, Lab
 from trafficlab.traffic import TrafficResult
+from trafficlab.traffic.background import start_load
 
 __all__ = ["under_load"]
 
@@ -22,25 +22,16 @@ def under_load(lab: Lab, change: Callable[[], Any], *, seconds: float = 3.0, rat
     >>> during.by_status                                                        # doctest: +SKIP
     Counter({200: 600})
     """
-    box: dict[str, Any] = {}
-
-    def load() -> None:
-        try:
-            box["result"] = lab.send(duration=seconds, rate=rate, concurrency=8, progress=False,
-                                     **send_options)
-        except BaseException as exc:  # handed to the caller's thread below
-            box["error"] = exc
-
-    thread = threading.Thread(target=load, name="trafficlab-under-load", daemon=True)
-    thread.start()
+    # As lab.send: gateway and listener pick the URL, the rest are send's options.
+    url = lab.url(send_options.pop("gateway", DEFAULT_GATEWAY),
+                  listener=send_options.pop("listener", None))
+    options = {"concurrency": 8, **send_options}
+    load = start_load(url, duration=seconds, rate=rate, name="trafficlab-under-load", **options)
     time.sleep(after)
     try:
         change()
     finally:
-        thread.join(seconds + 30)
-    if "error" in box:
-        raise box["error"]
-    if "result" not in box:
+        load.join(seconds + 30)
+    if not load.done:
         raise TrafficLabError("the traffic sent during the change did not finish in time")
-    result: TrafficResult = box["result"]
-    return result
+    return load.result(timeout=0)
