@@ -52,7 +52,7 @@ from trafficlab.gateway.precedence import MatchRef, match_sort_key, matches_of
 from trafficlab.gateway.regex import regex_problem
 from trafficlab.resources import GATEWAY_GROUP, SELECTOR_OPERATORS, parse_duration, selector_matches
 
-__all__ = ["TranslateResult", "parse_duration_ms", "translate"]
+__all__ = ["TranslateCache", "TranslateResult", "parse_duration_ms", "translate"]
 
 Obj = dict[str, Any]
 
@@ -82,14 +82,64 @@ class TranslateResult:
     warnings: tuple[str, ...]
 
 
-def translate(snapshot: Snapshot) -> TranslateResult:
+def translate(snapshot: Snapshot, cache: TranslateCache | None = None) -> TranslateResult:
     """Translate a store snapshot into IR and statuses.
+
+    With a ``cache`` (kept by the caller from one pass to the next) only the routes that
+    changed since the previous pass are translated again; the result is the same as without.
 
     >>> result = translate(Snapshot(revision=7))
     >>> result.ir.version, result.statuses, result.warnings
     ('7', {}, ())
     """
-    return _Translator(snapshot).run()
+    return _Translator(snapshot, cache).run()
+
+
+@dataclass(frozen=True)
+class _RouteOutcome:
+    """Everything translating one HTTPRoute contributed to a pass, to replay it unchanged."""
+
+    key: tuple[str, int]  # uid, generation
+    # Whether our status entries were there, when that mattered (a route attached nowhere
+    # clears them), else None.
+    had_ours: bool | None
+    status: dict[str, Any] | None
+    warnings: tuple[str, ...]
+    attached: tuple[tuple[str, str, int], ...]  # (gateway namespace, name, listener index)
+    clusters: tuple[Cluster, ...]
+    entries: tuple[tuple[tuple[str, str, str, int, int], _Entry, Route, tuple[Any, ...]], ...]
+
+
+class TranslateCache:
+    """What one pass of :func:`translate` learnt per HTTPRoute, for the next pass to reuse.
+
+    A route's translation depends on the route itself (its uid and generation: the store
+    bumps the generation on every change of its spec), on whether it already carries status
+    entries of ours, and on everything else the translator reads: GatewayClasses, Gateways,
+    Services, ReferenceGrants, Namespaces (their labels), the endpoints and the bound ports.
+    That "everything else" is small; when any of it changes, every route is translated again
+    (a Service deleted or a listener changed can change any route). Otherwise a route whose
+    key is unchanged replays its recorded outcome: its status, warnings, attachments,
+    clusters and IR routes, the very same objects, so later stages can tell by identity
+    that nothing changed.
+
+    ``hits`` and ``misses`` count the routes replayed and translated by the last pass.
+    """
+
+    def __init__(self) -> None:
+        self._environment: object = None
+        self._routes: dict[tuple[str, str], _RouteOutcome] = {}
+        # Virtual hosts by name, reused when their routes are the same objects.
+        self._vhosts: dict[str, VirtualHost] = {}
+        self.hits = 0
+        self.misses = 0
+
+    def _begin(self, environment: object) -> None:
+        if environment != self._environment:
+            self._environment = environment
+            self._routes.clear()
+            self._vhosts.clear()
+        self.hits = self.misses = 0
 
 
 # --------------------------------------------------------------------------------------
@@ -196,9 +246,21 @@ class _Entry:
 # --------------------------------------------------------------------------------------
 
 
+class _Recorder:
+    """What translating one route added to the pass (see :class:`TranslateCache`)."""
+
+    def __init__(self) -> None:
+        self.warnings: list[str] = []
+        self.attached: list[tuple[str, str, int]] = []
+        self.clusters: list[str] = []
+        self.entries: list[tuple[tuple[str, str, str, int, int], _Entry]] = []
+        self.read_own_status = False
+
+
 class _Translator:
-    def __init__(self, snapshot: Snapshot) -> None:
+    def __init__(self, snapshot: Snapshot, cache: TranslateCache | None = None) -> None:
         self.snapshot = snapshot
+        self.cache = cache
         self.index: dict[tuple[str, str, str], Obj] = {}
         for obj in snapshot.objects:
             meta = obj.get("metadata", {})
@@ -208,6 +270,10 @@ class _Translator:
         for key in sorted(self.index):  # namespace/name order makes the output deterministic
             self.by_kind.setdefault(key[0], []).append(self.index[key])
         self.warnings: list[str] = []
+        self._warned: set[str] = set()
+        self._recording: _Recorder | None = None
+        # IR routes (and their precedence keys) of replayed entries, by entry key.
+        self._ir_routes: dict[tuple[str, str, str, int, int], tuple[Route, tuple[Any, ...]]] = {}
         self.statuses: dict[ObjectKey, dict[str, Any]] = {}
         self.clusters: dict[str, Cluster] = {}
         self.entries: dict[tuple[str, str, str, int, int], _Entry] = {}
@@ -221,7 +287,10 @@ class _Translator:
         return self.by_kind.get(kind, [])
 
     def warn(self, text: str) -> None:
-        if text not in self.warnings:
+        if self._recording is not None:
+            self._recording.warnings.append(text)
+        if text not in self._warned:
+            self._warned.add(text)
             self.warnings.append(text)
 
     # -- top level -------------------------------------------------------------------------
@@ -231,8 +300,15 @@ class _Translator:
             if gw.get("spec", {}).get("gatewayClassName") in classes:
                 meta = gw["metadata"]
                 self.gateways[(str(meta["namespace"]), str(meta["name"]))] = self._gateway(gw)
+        if self.cache is not None:
+            self.cache._begin(self._environment())
         for route in self.of_kind("HTTPRoute"):
-            self._route(route)
+            self._route_once(route)
+        if self.cache is not None:
+            present = {(str(r["metadata"]["namespace"]), str(r["metadata"]["name"]))
+                       for r in self.of_kind("HTTPRoute")}
+            for gone in [k for k in self.cache._routes if k not in present]:
+                del self.cache._routes[gone]
         for state in self.gateways.values():
             self.statuses[ObjectKey.of(state.obj)] = self._gateway_status(state)
         ir = Xds(
@@ -240,8 +316,90 @@ class _Translator:
             listeners=self._listeners(),
             clusters=tuple(self.clusters[name] for name in sorted(self.clusters)),
         )
-        statuses = {key: self.statuses[key] for key in sorted(self.statuses)}
+        if self.cache is not None:  # forget virtual hosts that are gone
+            served = {v.name for x in ir.listeners for v in x.virtual_hosts}
+            for vhost_name in [n for n in self.cache._vhosts if n not in served]:
+                del self.cache._vhosts[vhost_name]
+        # Sorted as ObjectKey orders itself, with a plain tuple key: comparing thousands of
+        # dataclasses one by one cost tens of milliseconds.
+        statuses = {key: self.statuses[key]
+                    for key in sorted(self.statuses, key=lambda k: (k.kind, k.namespace, k.name))}
         return TranslateResult(ir=ir, statuses=statuses, warnings=tuple(self.warnings))
+
+    # -- the per-route cache ---------------------------------------------------------------
+    def _environment(self) -> object:
+        """Every input a route's translation may read besides the route itself.
+
+        Objects are compared by identity and generation (the store bumps it on any change
+        outside metadata) plus labels (Namespace selectors read them); objects without that
+        metadata (hand-made snapshots) by their whole content.
+        """
+        objects: list[object] = []
+        for obj in self.snapshot.objects:
+            kind = obj.get("kind")
+            if kind == "HTTPRoute":
+                continue
+            meta = obj.get("metadata") or {}
+            if meta.get("uid") and meta.get("generation") is not None:
+                labels = tuple(sorted((meta.get("labels") or {}).items()))
+                objects.append((kind, meta.get("namespace"), meta.get("name"), meta["uid"],
+                                meta["generation"], labels))
+            else:
+                objects.append(repr(sorted((k, v) for k, v in obj.items() if k != "status")))
+        endpoints = tuple(sorted((key, tuple(sorted(ports.items())))
+                                 for key, ports in self.snapshot.endpoints.items()))
+        return (tuple(objects), endpoints, tuple(sorted(self.snapshot.bind.items())))
+
+    def _route_once(self, route: Obj) -> None:
+        """Translate ``route``, or replay what the cache recorded for it."""
+        cache = self.cache
+        meta = route["metadata"]
+        uid, generation = meta.get("uid"), meta.get("generation")
+        if cache is None or not uid or generation is None:
+            self._route(route)
+            return
+        key = (str(uid), int(generation))
+        ident = (str(meta["namespace"]), str(meta["name"]))
+        outcome = cache._routes.get(ident)
+        if outcome is not None and outcome.key == key and (
+                outcome.had_ours is None or outcome.had_ours == _had_ours(route)):
+            cache.hits += 1
+            self._replay(route, outcome)
+            return
+        cache.misses += 1
+        recorder = self._recording = _Recorder()
+        try:
+            self._route(route)
+        finally:
+            self._recording = None
+        entries = []
+        for entry_key, entry in recorder.entries:
+            ir_route = _ir_route(entry)
+            sort_key = match_sort_key(entry.match.ref)
+            self._ir_routes[entry_key] = (ir_route, sort_key)
+            entries.append((entry_key, entry, ir_route, sort_key))
+        cache._routes[ident] = _RouteOutcome(
+            key=key, had_ours=_had_ours(route) if recorder.read_own_status else None,
+            status=self.statuses.get(ObjectKey.of(route)),
+            warnings=tuple(recorder.warnings), attached=tuple(recorder.attached),
+            clusters=tuple(self.clusters[name] for name in recorder.clusters),
+            entries=tuple(entries))
+
+    def _replay(self, route: Obj, outcome: _RouteOutcome) -> None:
+        meta = route["metadata"]
+        route_key = f"{meta['namespace']}/{meta['name']}"
+        for text in outcome.warnings:
+            self.warn(text)
+        for ns, name, index in outcome.attached:
+            self.gateways[(ns, name)].listeners[index].attached.add(route_key)
+        for cluster in outcome.clusters:
+            self.clusters.setdefault(cluster.name, cluster)
+        for entry_key, entry, ir_route, sort_key in outcome.entries:
+            if entry_key not in self.entries:
+                self.entries[entry_key] = entry
+                self._ir_routes[entry_key] = (ir_route, sort_key)
+        if outcome.status is not None:
+            self.statuses[ObjectKey.of(route)] = outcome.status
 
     # -- GatewayClass ----------------------------------------------------------------------
     def _gateway_classes(self) -> set[str]:
@@ -434,10 +592,10 @@ class _Translator:
                               "the route is not attached there.")
                 continue  # a Gateway of another class: its controller reports
             targets.append((i, echo, state))
-        old_parents = (route.get("status") or {}).get("parents") or []
-        had_ours = any(p.get("controllerName") in CONTROLLER_NAMES for p in old_parents)
         if not targets:
-            if had_ours:  # we reported before: clear our entries
+            if self._recording is not None:
+                self._recording.read_own_status = True
+            if _had_ours(route):  # we reported before: clear our entries
                 self.statuses[ObjectKey.of(route)] = {"parents": []}
             return
 
@@ -462,6 +620,9 @@ class _Translator:
                 conditions.append(condition("Accepted", True, "Accepted", message, gen))
                 for listener, _ in attached:
                     listener.attached.add(route_key)
+                    if self._recording is not None:
+                        self._recording.attached.append(
+                            (listener.namespace, listener.gateway_name, listener.index))
             if resolved:
                 conditions.append(condition("ResolvedRefs", False, resolved[0].reason,
                                             "; ".join(e.message for e in resolved), gen))
@@ -488,8 +649,12 @@ class _Translator:
                     for rule in rules:
                         for match in rule.matches:
                             key = (listener.ir_name, domain, route_key, rule.index, match.index)
-                            self.entries.setdefault(key, _Entry(listener.ir_name, domain, route_key,
-                                                                rule, match))
+                            if key in self.entries:
+                                continue
+                            entry = _Entry(listener.ir_name, domain, route_key, rule, match)
+                            self.entries[key] = entry
+                            if self._recording is not None:
+                                self._recording.entries.append((key, entry))
         self.statuses[ObjectKey.of(route)] = {"parents": parents}
 
     def _attach(self, route: Obj, i: int, echo: Obj,
@@ -805,6 +970,8 @@ class _Translator:
                              f"{at}.port: port {port} of Service {ns}/{name} is {protocol}; "
                              "HTTP needs TCP", summary=f"names a {protocol} port")
         cluster = f"service/{ns}/{name}/{port}"
+        if self._recording is not None:
+            self._recording.clusters.append(cluster)
         if cluster not in self.clusters:
             endpoints = self.snapshot.endpoints.get((ns, name), {}).get(int(port), ())
             self.clusters[cluster] = Cluster(
@@ -838,15 +1005,30 @@ class _Translator:
         return tuple(sorted(out, key=lambda x: x.name))
 
     def _vhosts(self, listener: str) -> tuple[VirtualHost, ...]:
-        by_domain: dict[str, list[_Entry]] = {}
-        for entry in self.entries.values():
-            if entry.listener == listener:
-                by_domain.setdefault(entry.domain, []).append(entry)
+        by_domain: dict[str, list[tuple[Route, tuple[Any, ...]]]] = {}
+        for entry_key, entry in self.entries.items():
+            if entry.listener != listener:
+                continue
+            known = self._ir_routes.get(entry_key)
+            if known is None:
+                known = (_ir_route(entry), match_sort_key(entry.match.ref))
+            by_domain.setdefault(entry.domain, []).append(known)
+        reuse = self.cache._vhosts if self.cache is not None else None
         vhosts = []
         for domain in sorted(by_domain):
-            entries = sorted(by_domain[domain], key=lambda e: match_sort_key(e.match.ref))
-            vhosts.append(VirtualHost(name=f"{listener}/{domain}", domains=(domain,),
-                                      routes=tuple(_ir_route(e) for e in entries)))
+            # Stable: equal keys keep route order, as in a pass without the cache.
+            ordered = sorted(by_domain[domain], key=lambda pair: pair[1])
+            routes = tuple(r for r, _ in ordered)
+            name = f"{listener}/{domain}"
+            previous = reuse.get(name) if reuse is not None else None
+            if previous is not None and len(previous.routes) == len(routes) and all(
+                    a is b for a, b in zip(previous.routes, routes, strict=True)):
+                vhosts.append(previous)  # the same object: the renderer reuses its output
+                continue
+            vhost = VirtualHost(name=name, domains=(domain,), routes=routes)
+            if reuse is not None:
+                reuse[name] = vhost
+            vhosts.append(vhost)
         return tuple(vhosts)
 
 
@@ -1078,6 +1260,12 @@ def _echo_parent_ref(pref: Obj) -> Obj:
         if pref.get(key) is not None:
             out[key] = pref[key]
     return out
+
+
+def _had_ours(route: Obj) -> bool:
+    """Whether the route's status holds entries this controller wrote."""
+    parents = (route.get("status") or {}).get("parents") or []
+    return any(p.get("controllerName") in CONTROLLER_NAMES for p in parents)
 
 
 def _generation(obj: Obj) -> int | None:
