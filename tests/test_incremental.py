@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -272,3 +273,23 @@ def test_a_shared_snapshot_stays_as_it_was_while_the_store_moves_on() -> None:
     world.delete("Service", "task-api-v1")
     world.check()
     assert snapshot.objects == frozen
+
+
+def test_the_store_file_is_the_plain_dump_of_the_store(tmp_path: Path) -> None:
+    """The store reuses each unchanged object's JSON when it saves: the bytes stay the same."""
+    store = ObjectStore(tmp_path / "store.json")
+    store.apply(copy.deepcopy(BASELINE))
+    store.apply([_route(f"r{i}", [_forward(("task-api-v1", 1))]) for i in range(5)])
+
+    def expected() -> str:
+        objects = [o for _, o in sorted(store._objects.items())]
+        return json.dumps({"revision": store.revision, "objects": objects}, sort_keys=True,
+                          separators=(",", ":"))
+
+    assert (tmp_path / "store.json").read_text() == expected()
+    key = ObjectKey("HTTPRoute", "default", "r3")
+    store.patch(key, {"spec": {"hostnames": ["r3.example"]}}, "merge")
+    store.write_statuses({key: {"parents": []}})
+    store.delete([ObjectKey("HTTPRoute", "default", "r1")])
+    assert (tmp_path / "store.json").read_text() == expected()
+    assert ObjectStore(tmp_path / "store.json").get(key) == store.get(key)
