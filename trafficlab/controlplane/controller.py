@@ -151,9 +151,10 @@ class Controller:
             # The store's own objects, not copies: nothing below mutates them (copying 5,000
             # routes cost more than translating them).
             base = self.store.shared_snapshot()
-            self.pods.sync([o for o in base.objects if o["kind"] == "Deployment"])
-            endpoints = self.pods.endpoints([o for o in base.objects if o["kind"] == "Service"])
-            bind = self.ports.assign([o for o in base.objects if o["kind"] == "Gateway"])
+            # The runtime gets copies of the few objects it reads: they are the store's own.
+            self.pods.sync(copy.deepcopy(base.of_kind("Deployment")))
+            endpoints = self.pods.endpoints(copy.deepcopy(base.of_kind("Service")))
+            bind = self.ports.assign(copy.deepcopy(base.of_kind("Gateway")))
             snapshot = Snapshot(revision=base.revision, objects=base.objects,
                                 endpoints=endpoints, bind=bind)
             result = translate(snapshot, self._translations)
@@ -235,7 +236,8 @@ class Controller:
             nonlocal seen_revision, deployments
             if self.store.revision != seen_revision:
                 seen_revision = self.store.revision
-                deployments = self.store.items("Deployment")
+                # Not store.items(): it sorts every object's key as a dataclass.
+                deployments = copy.deepcopy(self.store.shared_snapshot().of_kind("Deployment"))
             envoy_alive = self.proxy.running()
             if not envoy_alive and not self._envoy_down_reported:
                 # First say so (routes and Gateway not Programmed), so nobody waiting on

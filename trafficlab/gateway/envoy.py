@@ -200,6 +200,12 @@ class RenderCache:
         self._vhosts: dict[int, tuple[VirtualHost, Json]] = {}
         # id(rendered dict) -> (the dict, its canonical JSON)
         self._json: dict[int, tuple[Json, str]] = {}
+        # The clusters the cached hosts were validated against.
+        self._clusters: tuple[str, ...] | None = None
+
+    def _rendered(self, vhost: VirtualHost) -> bool:
+        known = self._vhosts.get(id(vhost))
+        return known is not None and known[0] is vhost
 
     def _virtual_host(self, vhost: VirtualHost, fresh: dict[int, tuple[VirtualHost, Json]]) -> Json:
         known = self._vhosts.get(id(vhost))
@@ -258,7 +264,11 @@ def render(ir: Xds, *, xds_dir: str | PurePath = DEFAULT_XDS_DIR,
     Raises ``IRError`` when the IR is inconsistent or cannot be expressed (for instance an
     endpoint that is not an IP address, or a redirect status Envoy does not know).
     """
-    ir.validate()
+    if cache is not None and cache._clusters == tuple(c.name for c in ir.clusters):
+        # Hosts rendered last time passed against these very clusters: check the new ones.
+        ir.validate(checked=cache._rendered)
+    else:
+        ir.validate()
     folder = PurePath(xds_dir)
     cfg = EnvoyConfig(version=ir.version)
     fresh: dict[int, tuple[VirtualHost, Json]] = {}
@@ -267,6 +277,7 @@ def render(ir: Xds, *, xds_dir: str | PurePath = DEFAULT_XDS_DIR,
         cfg.route_configs[listener.name] = _route_config(listener, cache, fresh)
     if cache is not None:
         cache._replace(fresh)
+        cache._clusters = tuple(c.name for c in ir.clusters)
     for cluster in ir.clusters:
         cfg.clusters[cluster.name] = _cluster(cluster.name, folder)
         cfg.endpoints[cluster.name] = _load_assignment(cluster)
