@@ -209,9 +209,10 @@ class RenderCache:
 
     def _virtual_host(self, vhost: VirtualHost, fresh: dict[int, tuple[VirtualHost, Json]]) -> Json:
         known = self._vhosts.get(id(vhost))
-        rendered = known[1] if known is not None and known[0] is vhost else _virtual_host(vhost)
-        fresh[id(vhost)] = (vhost, rendered)
-        return rendered
+        if known is None or known[0] is not vhost:
+            known = (vhost, _virtual_host(vhost))
+        fresh[id(vhost)] = known  # the same tuple: no new objects for the collector
+        return known[1]
 
     def _replace(self, fresh: dict[int, tuple[VirtualHost, Json]]) -> None:
         self._vhosts = fresh
