@@ -235,8 +235,8 @@ class Controller:
             seen[key] = (*inputs, result)
             if result != old:
                 merged[key] = result
-        self._merged = seen
         self.store.write_statuses(merged)
+        self._merged = seen  # only once written: a failed write is tried again next time
 
     def _supervise(self) -> None:
         # Only Deployments matter here, re-read when the store changed: copying every object
