@@ -8,6 +8,7 @@ supervisor thread keeps pods alive and pushes endpoint changes as pods come and 
 from __future__ import annotations
 
 import copy
+import gc
 import json
 import logging
 import os
@@ -28,7 +29,7 @@ from trafficlab.controlplane.store import Change, ObjectStore, now_rfc3339
 from trafficlab.controlplane.supervision import Restarter
 from trafficlab.gateway.proxy import EnvoyProxy
 from trafficlab.gateway.quarantine import envoy_validator, find_refused_routes, refused_status, without
-from trafficlab.gateway.translate import TranslateResult, translate
+from trafficlab.gateway.translate import TranslateCache, TranslateResult, translate
 from trafficlab.monitoring.prometheus import PrometheusServer, ScrapeTarget, find_prometheus
 from trafficlab.workloads.pods import PodManager, admit_deployment
 
@@ -37,6 +38,9 @@ __all__ = ["Controller", "ReconcileReport"]
 log = logging.getLogger("trafficlab.controller")
 Obj = dict[str, Any]
 T = TypeVar("T")
+# After a reconcile that translated this many routes, the objects it made are frozen out of
+# the cyclic garbage collector (see _reconcile).
+_FREEZE_AFTER_MISSES = 500
 
 
 class ReconcileReport:
@@ -73,6 +77,10 @@ class Controller:
         self._envoy_down_reported = False
         self.prometheus_restarts = Restarter("Prometheus")
         self.events = EventRecorder()
+        # Incremental reconciles: per-route translations, and per object the inputs and
+        # result of its last status merge (so unchanged statuses are neither merged nor written).
+        self._translations = TranslateCache()
+        self._merged: dict[ObjectKey, tuple[object, object, bool, str | None, bool, Obj]] = {}
 
     def record_event(self, obj: Obj, type_: str, reason: str, message: str) -> None:
         """Record a core/v1 Event about ``obj`` (``kubectl describe`` shows them)."""
@@ -150,15 +158,17 @@ class Controller:
     def _reconcile(self) -> ReconcileReport:
         with self.lock:
             started = time.perf_counter()
-            base = self.store.snapshot()
-            self.pods.sync([o for o in base.objects if o["kind"] == "Deployment"])
-            endpoints = self.pods.endpoints([o for o in base.objects if o["kind"] == "Service"])
-            self.events.observe([o for o in base.objects if o["kind"] == "Deployment"],
-                                self.pods.pods())
-            bind = self.ports.assign([o for o in base.objects if o["kind"] == "Gateway"])
+            # The store's own objects, not copies: nothing below mutates them (copying 5,000
+            # routes cost more than translating them).
+            base = self.store.shared_snapshot()
+            # The runtime gets copies of the few objects it reads: they are the store's own.
+            self.pods.sync(copy.deepcopy(base.of_kind("Deployment")))
+            endpoints = self.pods.endpoints(copy.deepcopy(base.of_kind("Service")))
+            self.events.observe(base.of_kind("Deployment"), self.pods.pods())
+            bind = self.ports.assign(copy.deepcopy(base.of_kind("Gateway")))
             snapshot = Snapshot(revision=base.revision, objects=base.objects,
                                 endpoints=endpoints, bind=bind)
-            result = translate(snapshot)
+            result = translate(snapshot, self._translations)
             error: str | None = None
             try:
                 self.proxy.push(result.ir)
@@ -173,6 +183,13 @@ class Controller:
             report = ReconcileReport(base.revision, time.perf_counter() - started,
                                      result.warnings, error)
             self.last = report
+            if self._translations.misses >= _FREEZE_AFTER_MISSES:
+                # Thousands of long-lived objects were just made (translations, rendered hosts,
+                # the store's JSON). Left to the cyclic collector, each of its full passes over
+                # them (150 ms with 5,000 routes) would land on some later patch; frozen, they
+                # are skipped. They hold no reference cycles, so reference counting frees them.
+                gc.collect()
+                gc.freeze()
             return report
 
     def _serve_without_refused_routes(self, snapshot: Snapshot, result: TranslateResult,
@@ -201,21 +218,37 @@ class Controller:
     def _write_statuses(self, snapshot: Snapshot, statuses: dict[ObjectKey, Obj], *,
                         programmed: bool, error: str | None) -> None:
         now = now_rfc3339()
+        envoy_running = self.proxy.running()
         merged: dict[ObjectKey, Obj] = {}
-        for key, status in statuses.items():
+        seen: dict[ObjectKey, tuple[object, object, bool, str | None, bool, Obj]] = {}
+        for key, translated in statuses.items():
             obj = snapshot.get(key.kind, key.namespace, key.name)
             if obj is None:
                 continue
-            status = copy.deepcopy(status)
+            old = obj.get("status")
+            inputs = (translated, old, programmed, error, envoy_running)
+            last = self._merged.get(key)
+            if last is not None and last[0] is translated and last[1] is old and \
+                    last[2:5] == inputs[2:]:
+                # Same translated status, same stored one (the store replaces an object on
+                # every write, so identity means unchanged): merging again would give the
+                # stored status back. Nothing to compute or write.
+                seen[key] = last
+                continue
+            status = copy.deepcopy(translated)
             if key.kind == "HTTPRoute":
                 _mark_route_programmed(status, obj, programmed, error)
-            elif key.kind == "Gateway" and not self.proxy.running():
+            elif key.kind == "Gateway" and not envoy_running:
                 _mark_gateway_unserved(status)
-            merged[key] = merge_status(obj.get("status"), status, now)
-            if key.kind == "HTTPRoute" and merged[key] != obj.get("status"):
-                for event in route_events(obj.get("status"), merged[key]):
-                    self.record_event(obj, *event)
+            result = merge_status(old, status, now)
+            seen[key] = (*inputs, result)
+            if result != old:
+                merged[key] = result
+                if key.kind == "HTTPRoute":
+                    for event in route_events(old, result):
+                        self.record_event(obj, *event)
         self.store.write_statuses(merged)
+        self._merged = seen  # only once written: a failed write is tried again next time
 
     def _supervise(self) -> None:
         # Only Deployments matter here, re-read when the store changed: copying every object
@@ -226,7 +259,8 @@ class Controller:
             nonlocal seen_revision, deployments
             if self.store.revision != seen_revision:
                 seen_revision = self.store.revision
-                deployments = self.store.items("Deployment")
+                # Not store.items(): it sorts every object's key as a dataclass.
+                deployments = copy.deepcopy(self.store.shared_snapshot().of_kind("Deployment"))
             envoy_alive = self.proxy.running()
             if not envoy_alive and not self._envoy_down_reported:
                 # First say so (routes and Gateway not Programmed), so nobody waiting on

@@ -28,6 +28,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import ipaddress
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import PurePath, PurePosixPath
@@ -61,7 +62,9 @@ __all__ = [
     "TYPE_LISTENER",
     "TYPE_ROUTES",
     "EnvoyConfig",
+    "RenderCache",
     "bootstrap",
+    "canonical_json",
     "discovery_response",
     "eds_file",
     "rds_file",
@@ -183,18 +186,99 @@ def _duration_ms(ms: int) -> str:
     return f"{ms // 1000}s" if ms % 1000 == 0 else f"{ms / 1000:.3f}s"
 
 
-def render(ir: Xds, *, xds_dir: str | PurePath = DEFAULT_XDS_DIR) -> EnvoyConfig:
+class RenderCache:
+    """Rendered virtual hosts (and their JSON) kept from one :func:`render` to the next.
+
+    Keyed by the identity of the IR ``VirtualHost``: the translator hands back the very same
+    object for a virtual host whose routes did not change, so with thousands of hosts a
+    one-route change renders and serialises one host. The rendered dicts are shared between
+    configurations and must not be mutated.
+    """
+
+    def __init__(self) -> None:
+        # id(VirtualHost) -> (the VirtualHost, kept alive so its id is not reused; its dict)
+        self._vhosts: dict[int, tuple[VirtualHost, Json]] = {}
+        # id(rendered dict) -> (the dict, its canonical JSON)
+        self._json: dict[int, tuple[Json, str]] = {}
+        # The clusters the cached hosts were validated against.
+        self._clusters: tuple[str, ...] | None = None
+
+    def _rendered(self, vhost: VirtualHost) -> bool:
+        known = self._vhosts.get(id(vhost))
+        return known is not None and known[0] is vhost
+
+    def _virtual_host(self, vhost: VirtualHost, fresh: dict[int, tuple[VirtualHost, Json]]) -> Json:
+        known = self._vhosts.get(id(vhost))
+        if known is None or known[0] is not vhost:
+            known = (vhost, _virtual_host(vhost))
+        fresh[id(vhost)] = known  # the same tuple: no new objects for the collector
+        return known[1]
+
+    def _replace(self, fresh: dict[int, tuple[VirtualHost, Json]]) -> None:
+        self._vhosts = fresh
+        live = {id(rendered) for _, rendered in fresh.values()}
+        self._json = {k: v for k, v in self._json.items() if k in live}
+
+    def _dumps(self, rendered: Json) -> str:
+        known = self._json.get(id(rendered))
+        if known is not None and known[0] is rendered:
+            return known[1]
+        text = _compact(rendered)
+        self._json[id(rendered)] = (rendered, text)
+        return text
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def canonical_json(value: Any, cache: RenderCache | None = None) -> str:
+    """``json.dumps(value, sort_keys=True, separators=(",", ":"))``, reusing cached hosts.
+
+    ``value`` is a resource or a list of resources as :func:`render` made them; the virtual
+    hosts of route configurations rendered through ``cache`` are serialised once and their
+    text reused, so a RouteConfiguration of thousands of hosts costs a join, not a dump.
+    """
+    if cache is None:
+        return _compact(value)
+    if isinstance(value, list):
+        return "[" + ",".join(canonical_json(item, cache) for item in value) + "]"
+    if isinstance(value, dict) and isinstance(value.get("virtual_hosts"), list):
+        parts = []
+        for key in sorted(value):
+            if key == "virtual_hosts":
+                text = "[" + ",".join(cache._dumps(v) for v in value[key]) + "]"
+            else:
+                text = _compact(value[key])
+            parts.append(json.dumps(key) + ":" + text)
+        return "{" + ",".join(parts) + "}"
+    return _compact(value)
+
+
+def render(ir: Xds, *, xds_dir: str | PurePath = DEFAULT_XDS_DIR,
+           cache: RenderCache | None = None) -> EnvoyConfig:
     """Render ``ir`` as Envoy resources whose RDS/EDS references point into ``xds_dir``.
+
+    With a ``cache`` kept between calls, virtual hosts rendered before (the same IR objects)
+    are reused; the result is equal to a render without it.
 
     Raises ``IRError`` when the IR is inconsistent or cannot be expressed (for instance an
     endpoint that is not an IP address, or a redirect status Envoy does not know).
     """
-    ir.validate()
+    if cache is not None and cache._clusters == tuple(c.name for c in ir.clusters):
+        # Hosts rendered last time passed against these very clusters: check the new ones.
+        ir.validate(checked=cache._rendered)
+    else:
+        ir.validate()
     folder = PurePath(xds_dir)
     cfg = EnvoyConfig(version=ir.version)
+    fresh: dict[int, tuple[VirtualHost, Json]] = {}
     for listener in ir.listeners:
         cfg.listeners[listener.name] = _listener(listener, folder)
-        cfg.route_configs[listener.name] = _route_config(listener)
+        cfg.route_configs[listener.name] = _route_config(listener, cache, fresh)
+    if cache is not None:
+        cache._replace(fresh)
+        cache._clusters = tuple(c.name for c in ir.clusters)
     for cluster in ir.clusters:
         cfg.clusters[cluster.name] = _cluster(cluster.name, folder)
         cfg.endpoints[cluster.name] = _load_assignment(cluster)
@@ -244,7 +328,12 @@ def _listener(listener: HTTPListener, folder: PurePath) -> Json:
 # -- routes ---------------------------------------------------------------------------------
 
 
-def _route_config(listener: HTTPListener) -> Json:
+def _route_config(listener: HTTPListener, cache: RenderCache | None = None,
+                  fresh: dict[int, tuple[VirtualHost, Json]] | None = None) -> Json:
+    if cache is not None and fresh is not None:
+        vhosts = [cache._virtual_host(vh, fresh) for vh in listener.virtual_hosts]
+    else:
+        vhosts = [_virtual_host(vh) for vh in listener.virtual_hosts]
     return {
         "@type": TYPE_ROUTES,
         "name": listener.name,
@@ -252,7 +341,7 @@ def _route_config(listener: HTTPListener) -> Json:
         # Matching without the port keeps the Host header (and redirects) intact, unlike
         # strip_any_host_port.
         "ignore_port_in_host_matching": True,
-        "virtual_hosts": [_virtual_host(vh) for vh in listener.virtual_hosts],
+        "virtual_hosts": vhosts,
     }
 
 

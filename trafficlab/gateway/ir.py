@@ -13,6 +13,7 @@ they show up in Envoy's statistics:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -206,7 +207,12 @@ class Xds:
     listeners: tuple[HTTPListener, ...] = ()
     clusters: tuple[Cluster, ...] = ()
 
-    def validate(self) -> None:
+    def validate(self, *, checked: Callable[[VirtualHost], bool] | None = None) -> None:
+        """Raise ``IRError`` when the IR is inconsistent.
+
+        ``checked(vhost)`` may say a virtual host already passed against the same clusters
+        (a renderer's cache knows): its routes are then not checked again.
+        """
         names = [c.name for c in self.clusters]
         if len(names) != len(set(names)):
             raise IRError("duplicate cluster names")
@@ -218,6 +224,8 @@ class Xds:
                 raise IRError(f"listener {listener.name}: {key} bound twice")
             ports.add(key)
             for vhost in listener.virtual_hosts:
+                if checked is not None and checked(vhost):
+                    continue
                 for route in vhost.routes:
                     route.validate()
                     targets: list[str | None] = [m.cluster for m in route.mirrors]

@@ -70,7 +70,9 @@ from trafficlab.gateway.envoy import (
     LDS_FILE,
     STATS_LISTENER,
     EnvoyConfig,
+    RenderCache,
     bootstrap,
+    canonical_json,
     discovery_response,
     eds_file,
     rds_file,
@@ -236,6 +238,8 @@ class EnvoyProxy:
         self._admin: Path | None = None  # the admin API's Unix socket, once Envoy is live
         self._conn: _UnixHTTPConnection | None = None
         self._files: dict[str, _File] = {}
+        # Virtual hosts rendered and serialised once, reused while the IR keeps them.
+        self._render_cache = RenderCache()
         self._lock = threading.Lock()  # one push at a time
         self._admin_lock = threading.Lock()  # one request at a time on the admin connection
         self._short_dir: Path | None = None
@@ -534,8 +538,8 @@ class EnvoyProxy:
         serving the previous configuration; the message carries Envoy's reason.
         """
         started = time.perf_counter()
-        cfg = render(ir, xds_dir=self.xds_dir)
         with self._lock:
+            cfg = render(ir, xds_dir=self.xds_dir, cache=self._render_cache)
             if not self.running():
                 raise ProxyError("Envoy is not running: start it before pushing configuration.")
             deadline = time.monotonic() + timeout
@@ -602,11 +606,15 @@ class EnvoyProxy:
         version: str,
         scope: str,
     ) -> None:
-        key = json.dumps(resources, sort_keys=True, separators=(",", ":"))
+        # Canonical JSON, with each virtual host serialised once while it stays the same:
+        # with thousands of hosts, dumping the whole route configuration on every push cost
+        # more than Envoy takes to load it.
+        key = canonical_json(resources, self._render_cache)
         current = self._files.get(name)
         if current is not None and current.key == key:
             return  # unchanged: Envoy keeps it, and its version, as it is
-        text = json.dumps(discovery_response(version, resources), separators=(",", ":"))
+        # The file is the DiscoveryResponse around the same text: no second dump.
+        text = '{"version_info":' + json.dumps(version) + ',"resources":' + key + "}"
         stage.writes.append(_Write(name, key, text, scope, version))
 
     def _apply(self, stage: _Stage, version: str, deadline: float) -> None:
