@@ -30,6 +30,7 @@ import hashlib
 import ipaddress
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import PurePath, PurePosixPath
 from typing import Any
@@ -44,6 +45,7 @@ from trafficlab.gateway.ir import (
     PathMatch,
     Redirect,
     Route,
+    RouteExtension,
     URLRewrite,
     VirtualHost,
     Xds,
@@ -63,13 +65,16 @@ __all__ = [
     "TYPE_ROUTES",
     "EnvoyConfig",
     "RenderCache",
+    "RouteRenderer",
     "bootstrap",
     "canonical_json",
     "discovery_response",
     "eds_file",
     "rds_file",
+    "register_route_renderer",
     "render",
     "stat_prefix",
+    "unregister_route_renderer",
     "validation_bootstrap",
 ]
 
@@ -369,7 +374,36 @@ def _route(route: Route) -> Json:
         raise IRError(f"route {route.name}: unknown action {action!r}")
     out.update(_header_mods(route.request_headers, "request"))
     out.update(_header_mods(route.response_headers, "response"))
+    for extension in route.extensions:
+        renderer = _ROUTE_RENDERERS.get(extension.type)
+        if renderer is None:
+            raise IRError(f"route {route.name}: no Envoy renderer for the {extension.type} "
+                          "filter (gateway/envoy.py: register_route_renderer)")
+        renderer(extension, out)
     return out
+
+
+#: Renders one :class:`RouteExtension` into its Envoy route (the JSON being built).
+RouteRenderer = Callable[[RouteExtension, Json], None]
+_ROUTE_RENDERERS: dict[str, RouteRenderer] = {}
+
+
+def register_route_renderer(type_name: str) -> Callable[[RouteRenderer], RouteRenderer]:
+    """Register how filter ``type_name``'s IR extension becomes Envoy route keys.
+
+    The other half of :func:`trafficlab.gateway.filters.register_filter`.
+    """
+
+    def register(renderer: RouteRenderer) -> RouteRenderer:
+        _ROUTE_RENDERERS[type_name] = renderer
+        return renderer
+
+    return register
+
+
+def unregister_route_renderer(type_name: str) -> None:
+    """Remove a renderer (tests that add a filter of their own clean up with this)."""
+    _ROUTE_RENDERERS.pop(type_name, None)
 
 
 def _string_match(kind: str, value: str) -> Json:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 __all__ = [
     "Cluster",
@@ -32,6 +32,7 @@ __all__ = [
     "Redirect",
     "Route",
     "RouteAction",
+    "RouteExtension",
     "URLRewrite",
     "VirtualHost",
     "WeightedDestination",
@@ -157,6 +158,15 @@ class Mirror:
 
 
 @dataclass(frozen=True)
+class RouteExtension:
+    """A filter the IR has no field for: its ``type`` picks the Envoy route renderer
+    (``gateway/envoy.py``'s registry) and ``config`` is what that renderer reads."""
+
+    type: str
+    config: tuple[tuple[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
 class Route:
     """One match of one rule, already in precedence order inside its virtual host."""
 
@@ -172,6 +182,7 @@ class Route:
     rewrite: URLRewrite | None = None
     timeout_ms: int | None = None
     backend_timeout_ms: int | None = None
+    extensions: tuple[RouteExtension, ...] = ()
 
     def validate(self) -> None:
         if isinstance(self.action, Forward):

@@ -31,6 +31,7 @@ from typing import Any, Literal
 
 from trafficlab.controlplane.snapshot import CONTROLLER_NAMES, ObjectKey, Snapshot
 from trafficlab.controlplane.status import CONTROLLER_NAME, RouteError, condition
+from trafficlab.gateway.filters import FilterContext, apply_filters
 from trafficlab.gateway.ir import (
     Cluster,
     DirectResponse,
@@ -41,9 +42,9 @@ from trafficlab.gateway.ir import (
     Mirror,
     PathMatch,
     QueryMatch,
-    Redirect,
     Route,
     RouteAction,
+    RouteExtension,
     URLRewrite,
     VirtualHost,
     WeightedDestination,
@@ -63,9 +64,6 @@ parse_duration_ms = parse_duration
 _HTTPROUTE_KIND = {"group": GATEWAY_GROUP, "kind": "HTTPRoute"}
 # Kubernetes labels every Namespace with its own name; selectors may rely on it.
 _NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
-_REDIRECT_CODES = (301, 302, 303, 307, 308)  # HTTPRequestRedirectFilter.statusCode enum
-_SCHEME_PORTS = {"http": 80, "https": 443}
-_FORBIDDEN_IN_HEADER_VALUE = frozenset("\r\n\0")
 
 
 @dataclass(frozen=True)
@@ -318,6 +316,7 @@ class _Rule:
     rewrite: URLRewrite | None = None
     timeout_ms: int | None = None
     backend_timeout_ms: int | None = None
+    extensions: tuple[RouteExtension, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -855,35 +854,12 @@ class _Translator:
                 # would swallow requests meant for other routes.
                 invalid.append(err)
 
-        request_headers, response_headers = HeaderMods(), HeaderMods()
-        mirrors: list[Mirror] = []
-        redirect: Redirect | None = None
-        rewrite: URLRewrite | None = None
-        for k, flt in enumerate(spec.get("filters") or []):
-            at = f"{where}.filters[{k}]"
-            kind = flt.get("type")
-            try:
-                if kind == "RequestHeaderModifier":
-                    request_headers = _header_mods(flt.get("requestHeaderModifier") or {},
-                                                   f"{at}.requestHeaderModifier")
-                elif kind == "ResponseHeaderModifier":
-                    response_headers = _header_mods(flt.get("responseHeaderModifier") or {},
-                                                    f"{at}.responseHeaderModifier")
-                elif kind == "RequestMirror":
-                    mirrors.append(self._mirror(route, flt.get("requestMirror") or {},
-                                                f"{at}.requestMirror"))
-                elif kind == "RequestRedirect":
-                    redirect = _redirect(flt.get("requestRedirect") or {}, f"{at}.requestRedirect")
-                elif kind == "URLRewrite":
-                    rewrite = _rewrite(flt.get("urlRewrite") or {}, f"{at}.urlRewrite")
-                else:
-                    # ExtensionRef, CORS and types added later: "Unknown values here must result in
-                    # the implementation setting the Accepted Condition for the Route to status:
-                    # False, with a Reason of UnsupportedValue" (HTTPRouteFilter.type).
-                    raise RouteError("UnsupportedValue", "Accepted",
-                                     f"{at}.type: {kind} filters are not supported by TrafficLab")
-            except RouteError as err:
-                (errors if err.condition_type == "ResolvedRefs" else invalid).append(err)
+        context = FilterContext(mirror=lambda spec, at: self._mirror(route, spec, at))
+        filtered, filter_problems = apply_filters(spec.get("filters") or [], where, context)
+        for problem in filter_problems:
+            (errors if problem.condition_type == "ResolvedRefs" else invalid).append(problem)
+        request_headers, response_headers = filtered.request_headers, filtered.response_headers
+        mirrors, redirect, rewrite = filtered.mirrors, filtered.redirect, filtered.rewrite
         uses_prefix_rewrite = (redirect is not None and redirect.path_kind == "prefix") or (
             rewrite is not None and rewrite.path_kind == "prefix")
         if uses_prefix_rewrite and any(m.path.kind != "prefix" for m in matches):
@@ -940,6 +916,7 @@ class _Translator:
             rewrite=rewrite if valid and isinstance(action, Forward) else None,
             timeout_ms=timeout_ms if valid else None,
             backend_timeout_ms=backend_timeout_ms if valid else None,
+            extensions=tuple(filtered.extensions) if valid else (),
         )
         return rule, errors
 
@@ -971,25 +948,10 @@ class _Translator:
                 if weight and not self.clusters[cluster].endpoints:
                     self.warn(f"HTTPRoute {ns}/{name}: backendRef {ref.get('name')} (rule {i}) "
                               f"has no ready endpoints; its {share} share gets HTTP 503.")
-            request_headers, response_headers = HeaderMods(), HeaderMods()
-            for f, flt in enumerate(ref.get("filters") or []):
-                kind = flt.get("type")
-                at_filter = f"{at}.filters[{f}]"
-                try:
-                    if kind == "RequestHeaderModifier":
-                        request_headers = _header_mods(flt.get("requestHeaderModifier") or {},
-                                                       f"{at_filter}.requestHeaderModifier")
-                    elif kind == "ResponseHeaderModifier":
-                        response_headers = _header_mods(flt.get("responseHeaderModifier") or {},
-                                                        f"{at_filter}.responseHeaderModifier")
-                except RouteError as err:
-                    invalid.append(err)
-                    continue
-                if kind not in ("RequestHeaderModifier", "ResponseHeaderModifier"):
-                    invalid.append(RouteError(
-                        "UnsupportedValue", "Accepted",
-                        f"{at}.filters[{f}].type: {kind} filters on a backendRef are not supported "
-                        "by TrafficLab (use it in the rule's filters)"))
+            on_backend, backend_problems = apply_filters(ref.get("filters") or [], at,
+                                                         FilterContext(), backend=True)
+            invalid.extend(backend_problems)
+            request_headers, response_headers = on_backend.request_headers, on_backend.response_headers
             if weight == 0:
                 # BackendRef.weight: "If weight is set to 0, no traffic should be forwarded for
                 # this entry." Its cluster (if resolved) still exists, so raising the weight later
@@ -1131,6 +1093,7 @@ def _ir_route(entry: _Entry) -> Route:
         rewrite=rule.rewrite,
         timeout_ms=rule.timeout_ms,
         backend_timeout_ms=rule.backend_timeout_ms,
+        extensions=rule.extensions,
     )
 
 
@@ -1195,67 +1158,12 @@ def _value_kind(kind: str, at: str) -> Literal["exact", "regex"]:
     raise RouteError("UnsupportedValue", "Accepted", f"{at}: {kind} is not a supported match type")
 
 
-def _header_mods(spec: Obj, at: str) -> HeaderMods:
-    """RequestHeaderModifier / ResponseHeaderModifier; later duplicates of a name are ignored."""
-
-    def pairs(items: Iterable[Obj], field: str) -> tuple[tuple[str, str], ...]:
-        out: list[tuple[str, str]] = []
-        seen: set[str] = set()
-        for n, item in enumerate(items):
-            if _FORBIDDEN_IN_HEADER_VALUE.intersection(str(item["value"])):
-                # RFC 9110 5.5: a field value never holds CR, LF or NUL; Envoy refuses the
-                # configuration that would send one.
-                raise RouteError("UnsupportedValue", "Accepted",
-                                 f"{at}.{field}[{n}].value: a header value must not contain "
-                                 "a line break or NUL character")
-            if str(item["name"]).lower() not in seen:
-                seen.add(str(item["name"]).lower())
-                out.append((str(item["name"]), str(item["value"])))
-        return tuple(out)
-
-    remove = _unique(str(n) for n in spec.get("remove") or [])
-    return HeaderMods(set=pairs(spec.get("set") or [], "set"),
-                      add=pairs(spec.get("add") or [], "add"),
-                      remove=tuple(remove))
 
 
-def _redirect(spec: Obj, at: str) -> Redirect:
-    scheme = spec.get("scheme")
-    if scheme is not None and scheme not in _SCHEME_PORTS:
-        raise RouteError("UnsupportedValue", "Accepted",
-                         f"{at}.scheme: {scheme!r} is not supported")
-    status = int(spec.get("statusCode", 302))
-    if status not in _REDIRECT_CODES:
-        raise RouteError("UnsupportedValue", "Accepted",
-                         f"{at}.statusCode: {status} is not one of "
-                         f"{', '.join(map(str, _REDIRECT_CODES))}")
-    port = spec.get("port")
-    if port is None and scheme is not None:
-        # HTTPRequestRedirectFilter.port: "If redirect scheme is not-empty, the redirect port MUST
-        # be the well-known port associated with the redirect scheme". With no scheme either, the
-        # port stays None: the client keeps the port it used (the listener port it sees).
-        port = _SCHEME_PORTS[scheme]
-    path_kind, path_value = _path_modifier(spec.get("path"), f"{at}.path")
-    return Redirect(scheme=scheme, hostname=spec.get("hostname"),
-                    port=int(port) if port is not None else None,
-                    path_kind=path_kind, path_value=path_value, status=status)
 
 
-def _rewrite(spec: Obj, at: str) -> URLRewrite:
-    path_kind, path_value = _path_modifier(spec.get("path"), f"{at}.path")
-    return URLRewrite(hostname=spec.get("hostname"), path_kind=path_kind, path_value=path_value)
 
 
-def _path_modifier(spec: Obj | None,
-                   at: str) -> tuple[Literal["full", "prefix"] | None, str | None]:
-    if not spec:
-        return None, None
-    if spec.get("type") == "ReplaceFullPath":
-        return "full", str(spec.get("replaceFullPath", "/"))
-    if spec.get("type") == "ReplacePrefixMatch":
-        return "prefix", str(spec.get("replacePrefixMatch", "/"))
-    raise RouteError("UnsupportedValue", "Accepted",
-                     f"{at}.type: {spec.get('type')!r} is not supported")
 
 
 def _intersect(listener_host: str | None, route_hosts: list[str]) -> list[str]:
