@@ -3,7 +3,9 @@
     python benchmarks/bench_kubectl.py [--runs 30] [--json]
 
 Starts its own lab in a temporary home, times the real kubectl side by side with
-`kubectl version --client` (no server), and stops the lab.
+`kubectl version --client` (no server), then `kubectl apply -f` of a route that flips all
+traffic between v1 and v2: how long kubectl takes, and how long from the start of the apply
+until the gateway's first answer comes from the new version (median and p99). Stops the lab.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 from trafficlab import Lab
@@ -34,6 +37,55 @@ def _median_ms(argv: list[str], env: dict[str, str], runs: int) -> float:
         subprocess.run(argv, env=env, capture_output=True, check=True, timeout=60)
         times.append((time.perf_counter() - started) * 1000)
     return statistics.median(times)
+
+
+ROUTE = """apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata:
+  name: task-api
+  namespace: default
+spec:
+  parentRefs:
+    - name: task-api-gateway
+  rules:
+    - backendRefs:
+        - name: task-api-v1
+          port: 80
+          weight: {v1}
+        - name: task-api-v2
+          port: 80
+          weight: {v2}
+"""
+
+
+def _version(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=5) as answer:
+        return str(answer.headers.get("x-version", ""))
+
+
+def _apply_to_served(kubectl: str, env: dict[str, str], url: str, folder: Path,
+                     runs: int) -> tuple[list[float], list[float]]:
+    """Per flip: kubectl apply's own time, and apply start -> first answer from the new version."""
+    applied, served = [], []
+    for run in range(runs):
+        target = "v2" if run % 2 == 0 else "v1"
+        path = folder / f"route-{target}.yaml"
+        path.write_text(ROUTE.format(v1=0 if target == "v2" else 100, v2=100 if target == "v2" else 0))
+        started = time.perf_counter()
+        subprocess.run([kubectl, "apply", "-f", str(path)], env=env, capture_output=True,
+                       check=True, timeout=60)
+        applied.append((time.perf_counter() - started) * 1000)
+        deadline = time.monotonic() + 30
+        while _version(url) != target:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"the gateway never served {target} after kubectl apply")
+        served.append((time.perf_counter() - started) * 1000)
+    return applied, served
+
+
+def _p99(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
 
 
 def main() -> None:
@@ -54,6 +106,10 @@ def main() -> None:
                                                args.runs),
                 "get_pods_ms": _median_ms([kubectl, "get", "pods"], env, args.runs),
             }
+            applied, served = _apply_to_served(kubectl, env, lab.url(), Path(tmp), args.runs)
+            result.update({"apply_ms": statistics.median(applied), "apply_p99_ms": _p99(applied),
+                           "apply_to_served_ms": statistics.median(served),
+                           "apply_to_served_p99_ms": _p99(served)})
         finally:
             lab.down()
     ratio = result["get_httproute_ms"] / result["kubectl_version_client_ms"]
