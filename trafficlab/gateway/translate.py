@@ -27,21 +27,19 @@ import bisect
 import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from trafficlab.controlplane.snapshot import CONTROLLER_NAMES, ObjectKey, Snapshot
 from trafficlab.controlplane.status import CONTROLLER_NAME, RouteError, condition
 from trafficlab.gateway.filters import FilterContext, apply_filters
+from trafficlab.gateway.hostnames import covers, intersect, specificity
 from trafficlab.gateway.ir import (
     Cluster,
     DirectResponse,
     Forward,
-    HeaderMatch,
     HeaderMods,
     HTTPListener,
     Mirror,
-    PathMatch,
-    QueryMatch,
     Route,
     RouteAction,
     RouteExtension,
@@ -50,8 +48,8 @@ from trafficlab.gateway.ir import (
     WeightedDestination,
     Xds,
 )
+from trafficlab.gateway.matches import RuleMatch, translate_match
 from trafficlab.gateway.precedence import MatchRef, match_sort_key, matches_of
-from trafficlab.gateway.regex import regex_problem
 from trafficlab.resources import GATEWAY_GROUP, SELECTOR_OPERATORS, parse_duration, selector_matches
 
 __all__ = ["TranslateCache", "TranslateResult", "parse_duration_ms", "translate"]
@@ -290,24 +288,12 @@ class _Gateway:
         return f"{meta['namespace']}/{meta['name']}"
 
 
-@dataclass(frozen=True)
-class _Match:
-    """One normalized match of a rule, ready for the IR, plus its precedence."""
-
-    index: int
-    path: PathMatch
-    headers: tuple[HeaderMatch, ...]
-    query: tuple[QueryMatch, ...]
-    method: str | None
-    ref: MatchRef
-
-
 @dataclass
 class _Rule:
     """One ``spec.rules[i]`` translated; ``invalid`` rules answer 500 for their matches."""
 
     index: int
-    matches: list[_Match]
+    matches: list[RuleMatch]
     action: RouteAction
     invalid: list[RouteError] = field(default_factory=list)
     request_headers: HeaderMods = field(default_factory=HeaderMods)
@@ -327,7 +313,7 @@ class _Entry:
     domain: str
     route_key: str
     rule: _Rule
-    match: _Match
+    match: RuleMatch
 
 
 # --------------------------------------------------------------------------------------
@@ -783,7 +769,7 @@ class _Translator:
         hostnames = _unique(str(h) for h in (route.get("spec") or {}).get("hostnames") or [])
         attached = []
         for listener in allowed:
-            domains = _intersect(listener.hostname, hostnames)
+            domains = intersect(listener.hostname, hostnames)
             if domains:
                 attached.append((listener, domains))
         if not attached:
@@ -845,10 +831,10 @@ class _Translator:
         errors: list[RouteError] = []
         invalid: list[RouteError] = []
 
-        matches: list[_Match] = []
+        matches: list[RuleMatch] = []
         for j, match in enumerate(spec.get("matches") or [{}]):
             try:
-                matches.append(_match(match, f"{where}.matches[{j}]", j, refs[(i, j)]))
+                matches.append(translate_match(match, f"{where}.matches[{j}]", j, refs[(i, j)]))
             except RouteError as err:
                 # A match Envoy cannot express is left out: answering 500 on a guess (say "/")
                 # would swallow requests meant for other routes.
@@ -1097,96 +1083,6 @@ def _ir_route(entry: _Entry) -> Route:
     )
 
 
-def _match(spec: Obj, at: str, index: int, ref: MatchRef) -> _Match:
-    path = {"type": "PathPrefix", "value": "/", **(spec.get("path") or {})}
-    value = str(path["value"])
-    kind: Literal["exact", "prefix", "regex"]
-    if path["type"] == "Exact":
-        kind = "exact"
-    elif path["type"] == "PathPrefix":
-        # HTTPPathMatch PathPrefix matches whole path elements and "a trailing `/` is ignored":
-        # "/foo/" behaves as "/foo". The Envoy renderer turns "prefix" into path_separated_prefix.
-        kind, value = "prefix", value.rstrip("/") or "/"
-    elif path["type"] == "RegularExpression":
-        kind = "regex"
-        _check_regex(value, f"{at}.path.value")
-    else:
-        raise RouteError("UnsupportedValue", "Accepted",
-                         f"{at}.path.type: {path['type']} is not a supported path match type")
-    headers: list[HeaderMatch] = []
-    seen: set[str] = set()
-    for h, header in enumerate(spec.get("headers") or []):
-        # "If multiple entries specify equivalent header names, only the first entry with an
-        # equivalent name MUST be considered" -- names are case-insensitive.
-        if str(header["name"]).lower() in seen:
-            continue
-        seen.add(str(header["name"]).lower())
-        kind_h = _value_kind(header.get("type", "Exact"), f"{at}.headers[{h}].type")
-        if kind_h == "regex":
-            _check_regex(str(header["value"]), f"{at}.headers[{h}].value")
-        headers.append(HeaderMatch(str(header["name"]), str(header["value"]), kind_h))
-    query: list[QueryMatch] = []
-    seen = set()
-    for q, param in enumerate(spec.get("queryParams") or []):
-        if str(param["name"]) in seen:  # query names compare exactly (case-sensitive)
-            continue
-        seen.add(str(param["name"]))
-        kind_q = _value_kind(param.get("type", "Exact"), f"{at}.queryParams[{q}].type")
-        if kind_q == "regex":
-            _check_regex(str(param["value"]), f"{at}.queryParams[{q}].value")
-        query.append(QueryMatch(str(param["name"]), str(param["value"]), kind_q))
-    method = spec.get("method")
-    return _Match(index, PathMatch(kind, value), tuple(headers), tuple(query),
-                  str(method) if method else None, ref)
-
-
-def _check_regex(pattern: str, at: str) -> None:
-    # Envoy refuses the whole configuration over one pattern RE2 cannot take; refusing the
-    # match here keeps every other route serving (Envoy Gateway does the same).
-    problem = regex_problem(pattern)
-    if problem is not None:
-        raise RouteError("UnsupportedValue", "Accepted",
-                         f"{at}: {pattern!r} is not a regular expression Envoy accepts "
-                         f"(RE2: {problem})")
-
-
-def _value_kind(kind: str, at: str) -> Literal["exact", "regex"]:
-    if kind == "Exact":
-        return "exact"
-    if kind == "RegularExpression":
-        return "regex"
-    raise RouteError("UnsupportedValue", "Accepted", f"{at}: {kind} is not a supported match type")
-
-
-
-
-
-
-
-
-
-
-def _intersect(listener_host: str | None, route_hosts: list[str]) -> list[str]:
-    """Domains a route serves on a listener (HTTPRoute ``spec.hostnames`` doc), sorted.
-
-    Without hostnames on either side everything matches ("*"). With both, a route hostname
-    counts if it equals the listener's or one covers the other; the more specific one is used
-    ("*.example.com" on the listener and "foo.example.com" on the route give "foo.example.com").
-    Route hostnames that match nothing are ignored, as the spec requires.
-    """
-    if not route_hosts:
-        return [listener_host or "*"]
-    if not listener_host:
-        return sorted(set(route_hosts))
-    out = set()
-    for host in route_hosts:
-        if _covers(listener_host, host):
-            out.add(host)
-        elif _covers(host, listener_host):
-            out.add(listener_host)
-    return sorted(out)
-
-
 def _isolated_from(listener: _Listener, domain: str, listeners: Iterable[_Listener]) -> bool:
     """Whether requests for ``domain`` belong to a more specific listener on the same port.
 
@@ -1195,28 +1091,10 @@ def _isolated_from(listener: _Listener, domain: str, listeners: Iterable[_Listen
     only be routed using routes attached to the foo.example.com Listener". So a domain that a
     route reaches through a less specific listener is left out of that listener's share.
     """
-    rival = max((_specificity(x.hostname) for x in listeners
+    rival = max((specificity(x.hostname) for x in listeners
                  if x.port == listener.port and x.programmed
-                 and (x.hostname is None or _covers(x.hostname, domain))), default=(0, 0))
-    return _specificity(listener.hostname) < rival
-
-
-def _specificity(hostname: str | None) -> tuple[int, int]:
-    """Exact hostnames first, then wildcards with more labels, then no hostname at all."""
-    if hostname is None:
-        return (0, 0)
-    if hostname.startswith("*."):
-        return (1, hostname.count("."))
-    return (2, 0)
-
-
-def _covers(general: str, specific: str) -> bool:
-    """Whether hostname ``general`` matches every name ``specific`` does.
-
-    "*.example.com" matches "foo.example.com" and "a.b.example.com" (one or more labels),
-    never "example.com" itself.
-    """
-    return general == specific or (general.startswith("*.") and specific.endswith(general[1:]))
+                 and (x.hostname is None or covers(x.hostname, domain))), default=(0, 0))
+    return specificity(listener.hostname) < rival
 
 
 def _namespaces_problem(allowed_routes: Obj, where: str) -> str | None:
