@@ -10,7 +10,6 @@ import shutil
 import ssl
 import stat
 import subprocess
-import sys
 import tempfile
 import urllib.error
 import urllib.request
@@ -19,6 +18,7 @@ from typing import Any
 
 import pytest
 import yaml
+from kubectl_helpers import KUBECTL, kubectl
 
 from trafficlab import Lab
 from trafficlab.apiserver.strategic import strategic_merge
@@ -26,7 +26,6 @@ from trafficlab.traffic import send
 
 pytestmark = pytest.mark.integration
 
-KUBECTL = Path(sys.executable).parent / "kubectl"
 
 
 @pytest.fixture(scope="module")
@@ -45,16 +44,6 @@ def lab() -> Any:
         shutil.rmtree(parent, ignore_errors=True)
 
 
-def kubectl(lab: Lab, *args: str, kubeconfig: Path | None = None,
-            check: bool = True) -> subprocess.CompletedProcess[str]:
-    # Its own HOME: kubectl caches discovery under ~/.kube, which must not leak between labs.
-    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(lab.home),
-           "KUBECONFIG": str(kubeconfig or lab.home / "kubeconfig")}
-    result = subprocess.run([str(KUBECTL), *args], env=env, capture_output=True, text=True,
-                            timeout=60)
-    if check:
-        assert result.returncode == 0, result.stderr
-    return result
 
 
 def kubeconfig_data(lab: Lab) -> dict[str, Any]:

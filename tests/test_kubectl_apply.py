@@ -4,23 +4,20 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import shutil
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from kubectl_helpers import KUBECTL, kubectl
 
 from trafficlab import Lab
 from trafficlab.traffic import send
 
 pytestmark = pytest.mark.integration
 
-KUBECTL = Path(sys.executable).parent / "kubectl"
 ROUTE = yaml.safe_load((Path(__file__).resolve().parents[1] / "cluster" / "manifests"
                         / "baseline" / "30-httproute-task-api.yaml").read_text())
 GROUP = "httproute.gateway.networking.k8s.io"
@@ -40,14 +37,6 @@ def lab() -> Any:
         shutil.rmtree(parent, ignore_errors=True)
 
 
-def kubectl(lab: Lab, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(lab.home),
-           "KUBECONFIG": str(lab.home / "kubeconfig")}
-    result = subprocess.run([str(KUBECTL), *args], env=env, capture_output=True, text=True,
-                            timeout=60)
-    if check:
-        assert result.returncode == 0, result.stderr
-    return result
 
 
 def route(name: str = "task-api", weights: tuple[int, int] = (100, 0), **spec: Any) -> Any:

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -15,11 +12,11 @@ from typing import Any
 
 import pytest
 import yaml
+from kubectl_helpers import KUBECTL, kubectl
 
 from trafficlab import Lab
 from trafficlab.controlplane.events import EventRecorder, route_events
 
-KUBECTL = Path(sys.executable).parent / "kubectl"
 ROUTE = yaml.safe_load((Path(__file__).resolve().parents[1] / "cluster" / "manifests"
                         / "baseline" / "30-httproute-task-api.yaml").read_text())
 
@@ -38,14 +35,6 @@ def lab() -> Any:
         shutil.rmtree(parent, ignore_errors=True)
 
 
-def kubectl(lab: Lab, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(lab.home),
-           "KUBECONFIG": str(lab.home / "kubeconfig")}
-    result = subprocess.run([str(KUBECTL), *args], env=env, capture_output=True, text=True,
-                            timeout=60)
-    if check:
-        assert result.returncode == 0, result.stderr
-    return result
 
 
 def events_section(text: str) -> list[list[str]]:
