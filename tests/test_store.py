@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
-from collections.abc import Mapping
+import resource
+import signal
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -150,26 +153,88 @@ def test_admission_hook_refuses_without_changing_anything() -> None:
     assert store.items("HTTPRoute") == []
 
 
+@contextlib.contextmanager
+def files_cannot_grow() -> Iterator[None]:
+    """No file of this process may grow (EFBIG), as when the disk is full."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    old_handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, old_handler)
+
+
+def weight_v2(store: ObjectStore) -> int:
+    return int(store.get(KEY)["spec"]["rules"][0]["backendRefs"][1]["weight"])
+
+
 def test_a_write_that_cannot_reach_disk_changes_nothing(tmp_path: Path) -> None:
     # Issue 12: with the temporary file blocked, a patch failed but memory said weight 0 while
     # the file (and Envoy) said 5, and the retry answered "patched (no change)".
     path = tmp_path / "store.json"
     store = ObjectStore(path)
     store.apply([route(v2=5)])
-    on_disk, revision = path.read_text(), store.revision
-    (tmp_path / "store.tmp").mkdir()  # the temporary path cannot be written
+    journal = path.with_suffix(".log")
+    on_disk, revision = journal.read_bytes(), store.revision
 
-    with pytest.raises(trafficlab.BackendError, match="nothing was changed"):
-        store.patch(KEY, {"spec": {"rules": [{"backendRefs": [
-            {"name": "task-api-v1", "port": 80, "weight": 100},
-            {"name": "task-api-v2", "port": 80, "weight": 0}]}]}}, "merge")
-    with pytest.raises(trafficlab.BackendError):
-        store.write_statuses({KEY: {"parents": []}})
+    with files_cannot_grow():
+        with pytest.raises(trafficlab.BackendError, match="nothing was changed"):
+            store.patch(KEY, {"spec": {"rules": [{"backendRefs": [
+                {"name": "task-api-v1", "port": 80, "weight": 100},
+                {"name": "task-api-v2", "port": 80, "weight": 0}]}]}}, "merge")
+        with pytest.raises(trafficlab.BackendError):
+            store.write_statuses({KEY: {"parents": []}})
 
-    assert store.get(KEY)["spec"]["rules"][0]["backendRefs"][1]["weight"] == 5
+    assert weight_v2(store) == 5
     assert "status" not in store.get(KEY) or store.get(KEY)["status"] != {"parents": []}
-    assert (store.revision, path.read_text()) == (revision, on_disk)
-    (tmp_path / "store.tmp").rmdir()
+    assert (store.revision, journal.read_bytes()) == (revision, on_disk)
+    assert weight_v2(ObjectStore(path)) == 5
     [retry] = store.apply([route(v2=0)])
     assert retry.action == "configured"
-    assert ObjectStore(path).get(KEY)["spec"]["rules"][0]["backendRefs"][1]["weight"] == 0
+    assert weight_v2(ObjectStore(path)) == 0
+
+
+def test_a_write_cut_short_on_disk_is_dropped_and_the_next_one_lands(tmp_path: Path) -> None:
+    path = tmp_path / "store.json"
+    store = ObjectStore(path)
+    store.apply([route(v2=5)])
+    with path.with_suffix(".log").open("ab") as journal:  # the machine stopped mid-write
+        journal.write(b'{"revision": 99, "put": [{"kind": "HTTPRo')
+
+    reopened = ObjectStore(path)
+    assert (reopened.revision, weight_v2(reopened)) == (store.revision, 5)
+    reopened.apply([route(v2=7)])
+    assert weight_v2(ObjectStore(path)) == 7
+
+
+def test_a_snapshot_that_cannot_be_written_loses_no_write(tmp_path: Path) -> None:
+    path = tmp_path / "store.json"
+    store = ObjectStore(path)
+    store.apply([route(v2=5)])
+    (tmp_path / "store.tmp").mkdir()  # the snapshot's temporary path cannot be written
+    with pytest.raises(trafficlab.BackendError, match="nothing was changed"):
+        store.compact()
+    store.apply([route(v2=9)])
+    assert weight_v2(ObjectStore(path)) == 9
+    (tmp_path / "store.tmp").rmdir()
+    store.compact()
+    assert path.with_suffix(".log").read_bytes() == b""
+    assert weight_v2(ObjectStore(path)) == 9
+
+
+def test_the_journal_is_folded_into_the_snapshot_when_it_outgrows_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from trafficlab.controlplane import journal
+
+    monkeypatch.setattr(journal, "_MIN_COMPACT_BYTES", 4096)
+    path = tmp_path / "store.json"
+    store = ObjectStore(path)
+    sizes = []
+    for v2 in range(40):
+        store.apply([route(v2=v2)])
+        sizes.append(path.with_suffix(".log").stat().st_size)
+    assert 0 in sizes and max(sizes) <= 4096 + 2048  # emptied each time it passed the bound
+    assert weight_v2(ObjectStore(path)) == 39
+    assert ObjectStore(path).revision == store.revision

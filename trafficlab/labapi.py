@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-__all__ = ["SHUTDOWN_PATH", "STATUS_PATH", "ApplyResult", "LabAPI", "as_result", "open_lab",
-           "provide_lab_factory"]
+__all__ = ["RECONCILED_PATH", "SHUTDOWN_PATH", "STATUS_PATH", "ApplyResult", "LabAPI", "as_result",
+           "open_lab", "provide_lab_factory"]
 
 Obj = dict[str, Any]
 
@@ -24,6 +24,8 @@ Obj = dict[str, Any]
 # not in trafficlab.apiserver, so that a client never imports the server (~100 ms per command).
 STATUS_PATH = "/trafficlab/v1/status"
 SHUTDOWN_PATH = "/trafficlab/v1/shutdown"
+# Answers once every write made before the request is served (writes return once stored).
+RECONCILED_PATH = "/trafficlab/v1/reconciled"
 
 
 @dataclass

@@ -12,7 +12,7 @@ __all__ = ["ApiError", "from_lab_error", "status", "success"]
 _CODES = {"BadRequest": 400, "Unauthorized": 401, "Forbidden": 403, "NotFound": 404,
           "MethodNotAllowed": 405, "NotAcceptable": 406, "AlreadyExists": 409, "Conflict": 409,
           "RequestEntityTooLarge": 413, "UnsupportedMediaType": 415, "Invalid": 422,
-          "InternalError": 500, "ServiceUnavailable": 503}
+          "InternalError": 500, "ServiceUnavailable": 503, "Timeout": 504}
 
 
 def status(reason: str, message: str, *, code: int | None = None,

@@ -5,9 +5,10 @@ the daemon's Kubernetes API with the client the kind backend uses too (``kubecli
 ``kubeverbs``), authenticated by ``<home>/kubeconfig``. The lab's own calls (status, shutdown,
 health) are paths on that API (``apiserver/lab_paths.py``).
 
-An apply or patch of an HTTPRoute returns once the route's ``Programmed`` condition, on every
-parent, is at the written generation: the daemon sets it when Envoy confirmed that version (or
-says why it did not), so what returns is served (DESIGN.md, "The lab contract").
+The daemon's writes return once stored, as kube-apiserver's do; an apply, patch or delete here
+then waits on the lab's reconciled barrier and, for an HTTPRoute, reads its ``Programmed``
+condition on every parent at the written generation: the daemon sets it when Envoy confirmed
+that version (or says why it did not), so what returns is served (DESIGN.md, "The lab contract").
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ from trafficlab.backends.base import Obj, route_pending
 from trafficlab.backends.kubeclient import KubeClient
 from trafficlab.backends.kubeverbs import KubeVerbs
 from trafficlab.controlplane.snapshot import ObjectKey
-from trafficlab.labapi import SHUTDOWN_PATH, STATUS_PATH
+from trafficlab.controlplane.status import PENDING
+from trafficlab.labapi import RECONCILED_PATH, SHUTDOWN_PATH, STATUS_PATH
 from trafficlab.manifests import baseline_dir, load_manifests
 from trafficlab.resources import check_pod_limits
 
@@ -189,7 +191,10 @@ class LocalBackend:
     def delete(self, refs: list[tuple[str, str, str]], *, dry_run: bool = False,
                ignore_not_found: bool = False) -> dict[str, Any]:
         self._require_running()
-        return self._verbs.delete(refs, dry_run=dry_run, ignore_not_found=ignore_not_found)
+        result = self._verbs.delete(refs, dry_run=dry_run, ignore_not_found=ignore_not_found)
+        if not dry_run:
+            self._served()
+        return result
 
     def wait_route(self, name: str, *, namespace: str = "default", timeout: float = 30.0) -> Obj:
         """Wait for TrafficLab's Programmed condition at the route's current generation."""
@@ -217,6 +222,7 @@ class LocalBackend:
         written = result.pop("objects", [])
         if dry_run:
             return result
+        self._served(timeout)
         warnings = list(result.get("warnings") or [])
         for change, obj in zip(result["changes"], written, strict=False):
             if change["kind"] != "HTTPRoute" or change["action"] == "unchanged":
@@ -229,15 +235,29 @@ class LocalBackend:
         result["warnings"] = list(dict.fromkeys(warnings))
         return result
 
+    def _served(self, timeout: float = 30.0) -> None:
+        """Wait until the lab served every write so far: writes return once stored."""
+        try:
+            self._kube(timeout=timeout + 5).request(
+                "GET", RECONCILED_PATH, query={"timeoutSeconds": f"{timeout:g}"})
+        except TrafficLabError as exc:
+            raise BackendError(f"the lab stored the change but has not served it after "
+                               f"{timeout:.0f}s ({exc}); `trafficlab status` says why") from exc
+
     def _programmed(self, name: str, namespace: str, generation: int, timeout: float) -> Obj:
-        """The route once every parent reports Programmed for ``generation`` (or a later one)."""
+        """The route once every parent reports Programmed for ``generation`` (or a later one).
+
+        After :meth:`_served` this is one GET; it waits only if a newer write (someone else's)
+        made the route pending again.
+        """
         deadline = time.monotonic() + timeout
         while True:
             route = self.get("HTTPRoute", name, namespace=namespace)[0]
             parents = route.get("status", {}).get("parents", [])
             settled = all(
                 any(c["type"] == "Programmed" and int(c.get("observedGeneration") or 0)
-                    >= generation for c in p.get("conditions", [])) for p in parents)
+                    >= generation and c.get("reason") != PENDING
+                    for c in p.get("conditions", [])) for p in parents)
             if settled:  # no parent at all: nothing will ever program it; the warning says so
                 return route
             if time.monotonic() > deadline:

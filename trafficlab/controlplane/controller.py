@@ -1,8 +1,11 @@
 """The local controller: store -> workloads -> translate -> Envoy -> status, one way.
 
-Every write to the store is followed by a reconcile, under one lock, so that when a
-write returns Envoy already serves it (or the write failed and nothing changed). A
-supervisor thread keeps pods alive and pushes endpoint changes as pods come and go.
+A write returns once it is stored, as with kube-apiserver; the controller follows on its one
+reconcile thread, and writes that arrive while it works are served together by the next
+reconcile (one Envoy update for a thousand-object apply, not a thousand). Until then a changed
+route or Gateway says ``Programmed=False`` (``Pending``) at its new generation, and
+:meth:`Controller.wait_reconciled` is the barrier for clients that want "served" semantics.
+A supervisor keeps pods, Envoy and Prometheus alive and pushes endpoint changes.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from trafficlab._process import process_start
 from trafficlab.controlplane.events import EventRecorder, route_events
 from trafficlab.controlplane.ports import PortAllocator
 from trafficlab.controlplane.snapshot import ObjectKey, Snapshot
-from trafficlab.controlplane.status import merge_status
+from trafficlab.controlplane.status import NOT_ACCEPTED, mark_pending, merge_status
 from trafficlab.controlplane.store import Change, ObjectStore, now_rfc3339
 from trafficlab.controlplane.supervision import Restarter
 from trafficlab.gateway.proxy import EnvoyProxy
@@ -59,7 +62,7 @@ class Controller:
     def __init__(self, home: Path, *, envoy_binary: Path | None = None,
                  preferred_ports: dict[int, int] | None = None) -> None:
         self.home = home
-        self.store = ObjectStore(home / "store.json", admit=admit_deployment)
+        self.store = ObjectStore(home / "store.json", admit=admit_deployment, pending=mark_pending)
         self.pods = PodManager(home)
         # No parent-death signal: Envoy keeps serving if the daemon dies; the next one adopts it.
         self.proxy = EnvoyProxy(home / "envoy", envoy_binary, die_with_parent=False)
@@ -67,10 +70,18 @@ class Controller:
         binary = find_prometheus()
         self.prometheus = PrometheusServer(home / "prometheus", binary) if binary else None
         self.lock = threading.RLock()
-        # Every write and reconcile runs on this one long-lived thread: Linux ends a child whose
+        # Every reconcile runs on this one long-lived thread: Linux ends a child whose
         # parent *thread* exits (PR_SET_PDEATHSIG), so pods must not be started from request threads.
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="reconcile")
         self.last: ReconcileReport | None = None
+        # Coalescing: at most one reconcile waits in the queue; it reads the store when it
+        # starts, so it serves every write made before then.
+        self._queue_lock = threading.Lock()
+        self._queued = False
+        self._written_revision = 0  # the store's revision after the latest write
+        self._reconciled = threading.Condition()
+        self.reconciled_revision = -1  # the store revision the latest reconcile served
+        self.reconciles = 0
         self._stop = threading.Event()
         self._supervisor: threading.Thread | None = None
         self.envoy_restarts = Restarter("Envoy")
@@ -121,38 +132,55 @@ class Controller:
         self._worker.shutdown(wait=True)
 
     # -- writes ------------------------------------------------------------------------
+    # Writes run on the caller's thread (the store has its own lock) and return once stored.
     def apply(self, objects: Iterable[Obj], *, dry_run: bool = False,
-              namespace: str = "default") -> tuple[list[Change], ReconcileReport | None]:
-        def run() -> tuple[list[Change], ReconcileReport | None]:
-            changes = self.store.apply(objects, dry_run=dry_run, default_namespace=namespace)
-            return changes, self._after_write(changes, dry_run)
-
-        return self._serial(run)
+              namespace: str = "default") -> list[Change]:
+        changes = self.store.apply(objects, dry_run=dry_run, default_namespace=namespace)
+        self._after_write(changes, dry_run)
+        return changes
 
     def patch(self, key: ObjectKey, patch: Any, patch_type: str, *,
-              dry_run: bool = False) -> tuple[Change, ReconcileReport | None]:
-        def run() -> tuple[Change, ReconcileReport | None]:
-            change = self.store.patch(key, patch, patch_type, dry_run=dry_run)
-            return change, self._after_write([change], dry_run)
-
-        return self._serial(run)
+              dry_run: bool = False) -> Change:
+        change = self.store.patch(key, patch, patch_type, dry_run=dry_run)
+        self._after_write([change], dry_run)
+        return change
 
     def delete(self, keys: Iterable[ObjectKey], *, dry_run: bool = False,
-               ignore_not_found: bool = False) -> tuple[list[Change], ReconcileReport | None]:
-        def run() -> tuple[list[Change], ReconcileReport | None]:
-            changes = self.store.delete(keys, dry_run=dry_run, ignore_not_found=ignore_not_found)
-            return changes, self._after_write(changes, dry_run)
+               ignore_not_found: bool = False) -> list[Change]:
+        changes = self.store.delete(keys, dry_run=dry_run, ignore_not_found=ignore_not_found)
+        self._after_write(changes, dry_run)
+        return changes
 
-        return self._serial(run)
+    def _after_write(self, changes: list[Change], dry_run: bool) -> None:
+        if dry_run or all(c.action == "unchanged" for c in changes) or self._stop.is_set():
+            return
+        with self._queue_lock:
+            # Read after the write: the reconcile queued below starts later, so it sees at
+            # least this revision.
+            self._written_revision = max(self._written_revision, self.store.revision)
+            if self._queued:
+                return
+            self._queued = True
+        self._worker.submit(self._queued_reconcile)
 
-    def _after_write(self, changes: list[Change], dry_run: bool) -> ReconcileReport | None:
-        if dry_run or all(c.action == "unchanged" for c in changes):
-            return None
-        return self.reconcile()
+    def _queued_reconcile(self) -> None:
+        with self._queue_lock:
+            self._queued = False
+        try:
+            self._reconcile()
+        except Exception:  # the reconcile thread must outlive one bad reconcile
+            log.exception("reconcile failed")
+
+    def wait_reconciled(self, timeout: float) -> bool:
+        """Wait until every write made so far is served (or refused by Envoy and reported)."""
+        with self._queue_lock:
+            wanted = self._written_revision
+        with self._reconciled:
+            return self._reconciled.wait_for(lambda: self.reconciled_revision >= wanted, timeout)
 
     # -- the loop ----------------------------------------------------------------------
     def reconcile(self) -> ReconcileReport:
-        """Bring pods and Envoy in line with the store; write the resulting status."""
+        """Bring pods and Envoy in line with the store now; write the resulting status."""
         return self._serial(self._reconcile)
 
     def _reconcile(self) -> ReconcileReport:
@@ -183,6 +211,10 @@ class Controller:
             report = ReconcileReport(base.revision, time.perf_counter() - started,
                                      result.warnings, error)
             self.last = report
+            self.reconciles += 1
+            with self._reconciled:
+                self.reconciled_revision = max(self.reconciled_revision, base.revision)
+                self._reconciled.notify_all()
             if self._translations.misses >= _FREEZE_AFTER_MISSES:
                 # Thousands of long-lived objects were just made (translations, rendered hosts,
                 # the store's JSON). Left to the cyclic collector, each of its full passes over
@@ -360,7 +392,7 @@ def _mark_route_programmed(status: Obj, route: Obj, programmed: bool, error: str
         if ok:
             reason, message = "Programmed", "Envoy serves this generation of the route"
         elif not accepted:
-            reason, message = "Pending", "the route is not accepted by this parent"
+            reason, message = NOT_ACCEPTED, "the route is not accepted by this parent"
         else:
             reason, message = "Invalid", f"Envoy did not load the configuration: {error}"
         parent.setdefault("conditions", []).append({

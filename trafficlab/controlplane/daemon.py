@@ -36,7 +36,7 @@ def local_status(controller: Controller, kubeconfig: Path | None = None) -> dict
     envoy_up = controller.proxy.running()
     # Running is not serving: a restarted Envoy is ready once it confirmed a configuration.
     all_ready = envoy_up and controller.proxy.version is not None
-    snapshot = controller.store.snapshot()
+    snapshot = controller.store.shared_snapshot()  # read only: no copy of every route
     bind = controller.ports.bindings()  # assigned by the reconciler; status only reads
     for gw in snapshot.of_kind("Gateway"):
         meta = gw["metadata"]
@@ -71,6 +71,10 @@ def local_status(controller: Controller, kubeconfig: Path | None = None) -> dict
         "envoy": {"pid": controller.proxy.pid if envoy_up else None, "running": envoy_up,
                   "restarts": controller.envoy_restarts.restarts,
                   "stats": controller.proxy.stats_address if envoy_up else None},
+        # Writes return once stored; these say how far the controller has followed.
+        "reconciler": {"runs": controller.reconciles,
+                       "servedRevision": controller.reconciled_revision,
+                       "lastSeconds": round(controller.last.seconds, 4) if controller.last else None},
         "problems": problems,
     }
 
@@ -87,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     controller = Controller(home, envoy_binary=args.envoy)
     stopping = threading.Event()
     kube_api = KubeApiServer(controller, home, LabPaths(
-        status=lambda: local_status(controller, kube_api.kubeconfig), shutdown=stopping.set))
+        status=lambda: local_status(controller, kube_api.kubeconfig), shutdown=stopping.set,
+        wait_reconciled=controller.wait_reconciled))
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     signal.signal(signal.SIGINT, lambda *_: stopping.set())
     lab_file = home / "lab.json"

@@ -21,9 +21,12 @@ from trafficlab.controlplane.snapshot import CONTROLLER_NAMES
 
 __all__ = [
     "CONTROLLER_NAME",
+    "NOT_ACCEPTED",
     "OWNED_CONDITION_TYPES",
+    "PENDING",
     "RouteError",
     "condition",
+    "mark_pending",
     "merge_status",
     "set_condition",
 ]
@@ -39,6 +42,11 @@ OWNED_CONDITION_TYPES = frozenset(
 )
 
 Condition = dict[str, Any]
+
+# The reason a Programmed condition carries between a write and the reconcile that serves it.
+PENDING = "Pending"
+# The reason of a route's Programmed=False where its parent does not accept it: final, not pending.
+NOT_ACCEPTED = "NotAccepted"
 
 
 class RouteError(Exception):
@@ -181,3 +189,32 @@ def _ordered(cond: Mapping[str, Any]) -> Condition:
     out = {k: cond[k] for k in _CONDITION_KEYS if k in cond}
     out.update({k: v for k, v in cond.items() if k not in out})
     return out
+
+
+def mark_pending(obj: Mapping[str, Any], now: str) -> dict[str, Any] | None:
+    """The status of a Gateway or HTTPRoute whose spec just changed, until it is reconciled.
+
+    Writes return once stored and the controller follows a moment later, so until then the
+    old ``Programmed=True`` would tell ``kubectl wait`` (and anyone polling) that the new
+    generation is served. Its Programmed conditions become False with reason ``Pending`` at
+    the new generation; the other conditions keep their older ``observedGeneration``, which
+    says truthfully that this generation is not yet observed. None when there is no status.
+    """
+    status = obj.get("status")
+    if not isinstance(status, dict):
+        return None
+    generation = obj["metadata"]["generation"]
+    pending = copy.deepcopy(status)
+    message = (f"generation {generation} is stored; TrafficLab is programming Envoy with it "
+               "(this takes a moment)")
+    blocks: list[dict[str, Any]] = []
+    if obj.get("kind") == "Gateway":
+        blocks = [pending, *(pending.get("listeners") or [])]
+    elif obj.get("kind") == "HTTPRoute":
+        blocks = list(pending.get("parents") or [])
+    for block in blocks:
+        if isinstance(block, dict) and block.get("controllerName", CONTROLLER_NAME) == \
+                CONTROLLER_NAME:
+            block["conditions"] = set_condition(block.get("conditions") or [], condition(
+                "Programmed", False, PENDING, message, generation), now)
+    return pending

@@ -6,10 +6,7 @@ the store assigns metadata and keeps them. Status is written only by the reconci
 
 from __future__ import annotations
 
-import contextlib
 import copy
-import json
-import os
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -22,12 +19,12 @@ import jsonpatch
 
 from trafficlab._errors import (
     AlreadyExistsError,
-    BackendError,
     ConflictError,
     NotFoundError,
     TrafficLabError,
     ValidationError,
 )
+from trafficlab.controlplane.journal import Journal
 from trafficlab.controlplane.snapshot import ObjectKey, Snapshot
 from trafficlab.resources import KINDS, validate
 
@@ -75,28 +72,23 @@ def merge_patch(target: Any, patch: Any) -> Any:
 
 
 class ObjectStore:
-    """Thread-safe store of lab objects with a global revision, persisted as JSON.
+    """Thread-safe store of lab objects with a global revision, persisted by a Journal.
 
     Every mutating method validates everything first and commits last, so a failing
     request leaves the store exactly as it was.
     """
 
     def __init__(self, path: Path | None = None,
-                 admit: Callable[[Obj, Mapping[ObjectKey, Obj]], None] | None = None) -> None:
+                 admit: Callable[[Obj, Mapping[ObjectKey, Obj]], None] | None = None,
+                 pending: Callable[[Obj, str], Obj | None] | None = None) -> None:
         self._path = path
         self._admit = admit
+        # The status an object gets when its generation moves on, until the controller has
+        # reconciled it (controlplane/status.py's mark_pending).
+        self._pending = pending
         self._lock = threading.RLock()
-        self._objects: dict[ObjectKey, Obj] = {}
-        # Each saved object's JSON, by key, with the object it was made from: a committed
-        # object is never mutated, so while it is the same object its text is still right
-        # (dumping 5,000 routes on every write cost tens of milliseconds).
-        self._json: dict[ObjectKey, tuple[Obj, str]] = {}
-        self.revision = 0
-        if path is not None and path.exists():
-            data = json.loads(path.read_text())
-            self.revision = int(data["revision"])
-            for obj in data["objects"]:
-                self._objects[ObjectKey.of(obj)] = obj
+        self._journal = Journal(path) if path is not None else None
+        self.revision, self._objects = self._journal.load() if self._journal else (0, {})
         for ns in _BUILTIN_NAMESPACES:
             key = ObjectKey("Namespace", "", ns)
             if key not in self._objects:
@@ -223,7 +215,8 @@ class ObjectStore:
                 obj["metadata"]["resourceVersion"] = str(revision)
                 updated[key] = obj
             if revision != self.revision:
-                self._save(updated, revision)
+                self._save(updated, revision, [k for k in statuses if updated.get(k) is not
+                                               self._objects.get(k)])
                 self._objects, self.revision = updated, revision
 
     # -- internals ---------------------------------------------------------------------
@@ -260,8 +253,7 @@ class ObjectStore:
             meta["resourceVersion"] = "0"
         return obj
 
-    @staticmethod
-    def _updated(old: Obj, new: Obj) -> Obj:
+    def _updated(self, old: Obj, new: Obj) -> Obj:
         """The stored object after an update: user fields from ``new``, identity and status kept."""
         merged = copy.deepcopy(new)
         meta = merged["metadata"]
@@ -277,6 +269,10 @@ class ObjectStore:
         user_new = {k: v for k, v in merged.items() if k not in ("metadata", "status")}
         if user_old != user_new:
             meta["generation"] = int(old_meta["generation"]) + 1
+            if self._pending is not None and "status" in merged:
+                marked = self._pending(merged, now_rfc3339())
+                if marked is not None:
+                    merged["status"] = marked
         old_cmp = {k: old_meta.get(k) for k in _METADATA_FROM_USER}
         new_cmp = {k: meta.get(k) for k in _METADATA_FROM_USER}
         if user_old == user_new and old_cmp == new_cmp:
@@ -293,37 +289,19 @@ class ObjectStore:
                 obj["metadata"]["resourceVersion"] = str(revision)
         # Disk first: a change that cannot be stored is not made in memory either, so the
         # store, the file and what Envoy serves never disagree.
-        self._save(staged, revision)
+        self._save(staged, revision, [c.key for c in changes])
         self._objects, self.revision = staged, revision
 
-    def _save(self, objects: dict[ObjectKey, Obj], revision: int) -> None:
-        if self._path is None:
-            return
-        texts: dict[ObjectKey, tuple[Obj, str]] = {}
-        for key, obj in objects.items():
-            known = self._json.get(key)
-            if known is None or known[0] is not obj:
-                # Compact, so json's C encoder writes it (indent= falls back to Python's).
-                known = (obj, json.dumps(obj, sort_keys=True, separators=(",", ":")))
-            texts[key] = known
-        ordered = sorted(texts, key=lambda k: (k.kind, k.namespace, k.name))
-        # The same bytes as json.dumps({"objects": [...], "revision": n}, sort_keys=True).
-        text = ('{"objects":[' + ",".join(texts[k][1] for k in ordered)
-                + '],"revision":' + json.dumps(revision) + "}")
-        tmp = self._path.with_suffix(".tmp")
-        try:
-            with open(tmp, "w") as out:
-                out.write(text)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, self._path)
-            self._json = texts
-        except OSError as exc:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-            raise BackendError(f"the lab could not save its objects to {self._path} ({exc}); "
-                               "nothing was changed: free some disk space or fix the lab "
-                               "home's permissions, then try again") from exc
+    def _save(self, objects: dict[ObjectKey, Obj], revision: int,
+              changed: list[ObjectKey]) -> None:
+        if self._journal is not None:
+            self._journal.append(revision, objects, changed)
+
+    def compact(self) -> None:
+        """Fold the journal into a new snapshot now (writes do it when the journal grows)."""
+        with self._lock:
+            if self._journal is not None:
+                self._journal.compact(self.revision, self._objects)
 
 
 def _resource(key: ObjectKey) -> str:
