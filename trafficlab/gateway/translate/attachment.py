@@ -18,8 +18,8 @@ from trafficlab.controlplane.status import CONTROLLER_NAME, condition
 from trafficlab.gateway.hostnames import covers, intersect, specificity
 from trafficlab.gateway.precedence import match_sort_key
 from trafficlab.gateway.translate.context import Obj, Pass, Placed, generation, had_ours
+from trafficlab.gateway.translate.kinds import RouteKind, ir_route
 from trafficlab.gateway.translate.listeners import GatewayState, Listener
-from trafficlab.gateway.translate.rules import ir_route, route_rules
 from trafficlab.resources import GATEWAY_GROUP, selector_matches
 
 __all__ = ["attach", "translate_route"]
@@ -29,11 +29,12 @@ _NAMESPACE_NAME_LABEL = "kubernetes.io/metadata.name"
 
 
 def translate_route(ctx: Pass, gateways: Mapping[tuple[str, str], GatewayState],
-                    route: Obj) -> None:
-    """Attach ``route`` to the listeners of ``gateways`` it names: its status, its IR routes."""
+                    kind: RouteKind, route: Obj) -> None:
+    """Attach ``route`` (of ``kind``) to the listeners of ``gateways`` it names: its status
+    per parent, and its IR routes placed in ``ctx.entries``."""
     meta = route["metadata"]
     ns, name = str(meta["namespace"]), str(meta["name"])
-    label = f"HTTPRoute {ns}/{name}"
+    label = f"{kind.kind} {ns}/{name}"
     spec = route.get("spec") or {}
     targets: list[tuple[int, Obj, GatewayState]] = []
     seen: list[Obj] = []
@@ -55,23 +56,23 @@ def translate_route(ctx: Pass, gateways: Mapping[tuple[str, str], GatewayState],
         if ctx.recording is not None:
             ctx.recording.read_own_status = True
         if had_ours(route):  # we reported before: clear our entries
-            ctx.statuses[ObjectKey.of(route)] = {"parents": []}
+            ctx.statuses[ObjectKey.of(route)] = kind.status([])
         return
 
-    rules, errors = route_rules(ctx, route)
+    rules, errors = kind.rules(ctx, kind, route)
     gen = generation(route)
     resolved = [e for e in errors if e.condition_type == "ResolvedRefs"]
     invalid_rules = [r for r in rules if r.invalid]
     parents: list[Obj] = []
-    route_key = f"{ns}/{name}"
+    route_key = kind.key(ns, name)
     for i, echo, state in targets:
-        attached, reason, message = attach(ctx, route, i, echo, state)
+        attached, reason, message = attach(ctx, kind, route, i, echo, state)
         conditions: list[Obj] = []
         if not attached:
             conditions.append(condition("Accepted", False, reason, message, gen))
             ctx.warn(f"{label}: {message}")
         elif len(invalid_rules) == len(rules):
-            # Each invalid rule was already warned about by rules.route_rules.
+            # Each invalid rule was already warned about by the kind's rules.
             text = "All rules are invalid: " + "; ".join(
                 e.message for r in rules for e in r.invalid)
             conditions.append(condition("Accepted", False, "UnsupportedValue", text, gen))
@@ -109,12 +110,14 @@ def translate_route(ctx: Pass, gateways: Mapping[tuple[str, str], GatewayState],
                     for match in rule.matches:
                         key = (listener.ir_name, domain, route_key, rule.index, match.index)
                         if key not in ctx.entries:
+                            # The kind breaks the one tie precedence leaves: two kinds' routes
+                            # of the same namespace/name.
                             ctx.entries[key] = Placed(ir_route(route_key, rule, match, domain),
-                                                      match_sort_key(match.ref))
-    ctx.statuses[ObjectKey.of(route)] = {"parents": parents}
+                                                      (*match_sort_key(match.ref), kind.kind))
+    ctx.statuses[ObjectKey.of(route)] = kind.status(parents)
 
 
-def attach(ctx: Pass, route: Obj, i: int, echo: Obj,
+def attach(ctx: Pass, kind: RouteKind, route: Obj, i: int, echo: Obj,
            state: GatewayState) -> tuple[list[tuple[Listener, list[str]]], str, str]:
     """Which listeners of ``state`` take the route, with the domains each serves it on."""
     ns = str(route["metadata"]["namespace"])
@@ -138,7 +141,7 @@ def attach(ctx: Pass, route: Obj, i: int, echo: Obj,
     allowed = []
     refusals = []
     for listener in candidates:
-        why = _refusal(ctx, listener, ns)
+        why = _refusal(ctx, kind, listener, ns)
         if why:
             refusals.append(why)
         else:
@@ -162,12 +165,12 @@ def attach(ctx: Pass, route: Obj, i: int, echo: Obj,
     return attached, "Accepted", f"Accepted by Gateway {state.label} (listener {names})."
 
 
-def _refusal(ctx: Pass, listener: Listener, route_ns: str) -> str | None:
-    """Why ``listener`` refuses an HTTPRoute from ``route_ns``, or None if it takes it."""
-    if not listener.takes_httproutes:
+def _refusal(ctx: Pass, kind: RouteKind, listener: Listener, route_ns: str) -> str | None:
+    """Why ``listener`` refuses a route of ``kind`` from ``route_ns``, or None if it takes it."""
+    if not listener.takes(kind):
         if listener.unsupported:
-            return f"listener {listener.name} ({listener.protocol}) takes no HTTPRoutes here"
-        return f"listener {listener.name} does not allow HTTPRoutes (allowedRoutes.kinds)"
+            return f"listener {listener.name} ({listener.protocol}) takes no {kind.kind}s here"
+        return f"listener {listener.name} does not allow {kind.kind}s (allowedRoutes.kinds)"
     namespaces = listener.allowed_routes.get("namespaces") or {}
     origin = namespaces.get("from", "Same")
     gw_ns = listener.namespace

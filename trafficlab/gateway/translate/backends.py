@@ -13,12 +13,12 @@ from trafficlab.controlplane.status import RouteError
 from trafficlab.gateway.filters import FilterContext, apply_filters
 from trafficlab.gateway.ir import Cluster, Mirror, WeightedDestination
 from trafficlab.gateway.translate.context import Obj, Pass
-from trafficlab.resources import GATEWAY_GROUP
+from trafficlab.gateway.translate.kinds import RouteKind
 
 __all__ = ["backend_destinations", "mirror", "service_cluster"]
 
 
-def backend_destinations(ctx: Pass, route: Obj, i: int, spec: Obj,
+def backend_destinations(ctx: Pass, kind: RouteKind, route: Obj, i: int, spec: Obj,
                          ) -> tuple[list[WeightedDestination], list[RouteError], list[RouteError]]:
     """Weighted destinations of rule ``i``; weight-0 entries are left out entirely."""
     meta = route["metadata"]
@@ -34,17 +34,17 @@ def backend_destinations(ctx: Pass, route: Obj, i: int, spec: Obj,
         share = _share(weight, total)
         cluster: str | None
         try:
-            cluster = service_cluster(ctx, route, ref, at)
+            cluster = service_cluster(ctx, kind, route, ref, at)
         except RouteError as err:
             errors.append(err)
             cluster = None
             effect = (f"its {share} share gets HTTP 500" if weight
                       else "it has weight 0, so no request is affected")
-            ctx.warn(f"HTTPRoute {ns}/{name}: backendRef {ref.get('name')} (rule {i}) "
+            ctx.warn(f"{kind.kind} {ns}/{name}: backendRef {ref.get('name')} (rule {i}) "
                      f"{err.summary}; {effect}.")
         else:
             if weight and not ctx.clusters[cluster].endpoints:
-                ctx.warn(f"HTTPRoute {ns}/{name}: backendRef {ref.get('name')} (rule {i}) "
+                ctx.warn(f"{kind.kind} {ns}/{name}: backendRef {ref.get('name')} (rule {i}) "
                          f"has no ready endpoints; its {share} share gets HTTP 503.")
         on_backend, backend_problems = apply_filters(ref.get("filters") or [], at,
                                                      FilterContext(), backend=True)
@@ -56,19 +56,20 @@ def backend_destinations(ctx: Pass, route: Obj, i: int, spec: Obj,
             # does not have to wait for a new cluster to warm up.
             continue
         destinations.append(WeightedDestination(
-            cluster=cluster, weight=weight, name=f"httproute/{ns}/{name}/rule/{i}/backend/{k}",
+            cluster=cluster, weight=weight, name=f"{kind.key(ns, name)}/rule/{i}/backend/{k}",
             request_headers=request_headers, response_headers=response_headers,
         ))
     return destinations, errors, invalid
 
 
-def mirror(ctx: Pass, route: Obj, spec: Obj, at: str) -> Mirror:
+def mirror(ctx: Pass, kind: RouteKind, route: Obj, spec: Obj, at: str) -> Mirror:
     """A RequestMirror; an unresolvable backend drops the mirror (raised as ResolvedRefs)."""
     meta = route["metadata"]
     try:
-        cluster = service_cluster(ctx, route, spec.get("backendRef") or {}, f"{at}.backendRef")
+        cluster = service_cluster(ctx, kind, route, spec.get("backendRef") or {},
+                                  f"{at}.backendRef")
     except RouteError as err:
-        ctx.warn(f"HTTPRoute {meta['namespace']}/{meta['name']}: request mirror to "
+        ctx.warn(f"{kind.kind} {meta['namespace']}/{meta['name']}: request mirror to "
                  f"{(spec.get('backendRef') or {}).get('name')} ({at}) {err.summary}; "
                  "nothing is mirrored there.")
         raise
@@ -82,24 +83,24 @@ def mirror(ctx: Pass, route: Obj, spec: Obj, at: str) -> Mirror:
     return Mirror(cluster=cluster, percent=percent)
 
 
-def service_cluster(ctx: Pass, route: Obj, ref: Obj, at: str) -> str:
+def service_cluster(ctx: Pass, kind: RouteKind, route: Obj, ref: Obj, at: str) -> str:
     """Resolve a backend reference to a cluster name, registering the cluster."""
     route_ns = str(route["metadata"]["namespace"])
     group = str(ref.get("group", ""))
-    kind = str(ref.get("kind", "Service"))
+    backend_kind = str(ref.get("kind", "Service"))
     name = str(ref.get("name"))
     ns = str(ref.get("namespace") or route_ns)
-    if group != "" or kind != "Service":
-        what = f"{group + '/' if group else ''}{kind}"
+    if group != "" or backend_kind != "Service":
+        what = f"{group + '/' if group else ''}{backend_kind}"
         raise RouteError("InvalidKind", "ResolvedRefs",
                          f"{at}: {what} is not a supported backend kind; "
                          'use a Service (group "", kind Service)',
                          summary=f"is of kind {what}, not a Service")
-    if ns != route_ns and not _granted(ctx, route_ns, ns, name):
+    if ns != route_ns and not _granted(ctx, kind, route_ns, ns, name):
         # ReferenceGrant is required for any cross-namespace backendRef (BackendRef.namespace).
         raise RouteError("RefNotPermitted", "ResolvedRefs",
                          f"{at}: Service {ns}/{name} is in another namespace and no "
-                         f"ReferenceGrant in namespace {ns} allows HTTPRoutes from namespace "
+                         f"ReferenceGrant in namespace {ns} allows {kind.kind}s from namespace "
                          f"{route_ns} to use it",
                          summary=f"is in namespace {ns}, and no ReferenceGrant there allows it")
     service = ctx.get("Service", ns, name)
@@ -133,13 +134,13 @@ def service_cluster(ctx: Pass, route: Obj, ref: Obj, at: str) -> str:
     return cluster
 
 
-def _granted(ctx: Pass, from_ns: str, to_ns: str, service: str) -> bool:
-    """Whether a ReferenceGrant in ``to_ns`` lets HTTPRoutes in ``from_ns`` use ``service``."""
+def _granted(ctx: Pass, kind: RouteKind, from_ns: str, to_ns: str, service: str) -> bool:
+    """Whether a ReferenceGrant in ``to_ns`` lets routes of ``kind`` in ``from_ns`` use ``service``."""
     for grant in ctx.of_kind("ReferenceGrant"):
         if grant["metadata"].get("namespace") != to_ns:
             continue
         spec = grant.get("spec") or {}
-        from_ok = any(f.get("group") == GATEWAY_GROUP and f.get("kind") == "HTTPRoute"
+        from_ok = any(f.get("group") == kind.group and f.get("kind") == kind.kind
                       and f.get("namespace") == from_ns for f in spec.get("from") or [])
         to_ok = any(t.get("group", "") == "" and t.get("kind") == "Service"
                     and t.get("name") in (None, "", service) for t in spec.get("to") or [])

@@ -17,13 +17,11 @@ from typing import Any
 from trafficlab.controlplane.snapshot import CONTROLLER_NAMES, ObjectKey
 from trafficlab.controlplane.status import condition
 from trafficlab.gateway.translate.context import Obj, Pass, generation
+from trafficlab.gateway.translate.kinds import RouteKind, route_kinds
 from trafficlab.resources import GATEWAY_GROUP, SELECTOR_OPERATORS
 
 __all__ = ["GatewayState", "Listener", "accepted_classes", "gateway_state", "gateway_status",
            "listener_status"]
-
-_HTTPROUTE_KIND = {"group": GATEWAY_GROUP, "kind": "HTTPRoute"}
-
 
 @dataclass
 class Listener:
@@ -64,9 +62,9 @@ class Listener:
     def programmed(self) -> bool:
         return self.valid and self.bind is not None
 
-    @property
-    def takes_httproutes(self) -> bool:
-        return any(k == _HTTPROUTE_KIND for k in self.supported_kinds)
+    def takes(self, kind: RouteKind) -> bool:
+        """Whether routes of ``kind`` may attach here (``supportedKinds``)."""
+        return kind.ref in self.supported_kinds
 
 
 @dataclass
@@ -110,15 +108,17 @@ def gateway_state(ctx: Pass, gw: Obj) -> GatewayState:
             allowed_routes=spec.get("allowedRoutes") or {},
         )
         where = f"spec.listeners[{i}]"
-        if listener.protocol != "HTTP":
+        served = [kind for kind in route_kinds() if listener.protocol in kind.protocols]
+        if not served:
+            protocols = sorted({p for kind in route_kinds() for p in kind.protocols})
             listener.unsupported = (
                 f"{where}.protocol: {listener.protocol} is not supported; "
-                "TrafficLab serves HTTP listeners only"
+                f"TrafficLab serves {' and '.join(protocols)} listeners only"
             )
             ctx.warn(f"Gateway {ns}/{name}: listener {listener.name} uses protocol "
                      f"{listener.protocol}, which TrafficLab does not serve; it is ignored.")
         else:
-            _route_kinds(listener, where)
+            _route_kinds(listener, served, where)
             listener.invalid = _namespaces_problem(listener.allowed_routes, where)
             if listener.invalid:
                 ctx.warn(f"Gateway {ns}/{name}: listener {listener.name} serves nothing: "
@@ -146,23 +146,28 @@ def gateway_state(ctx: Pass, gw: Obj) -> GatewayState:
     return GatewayState(gw, listeners)
 
 
-def _route_kinds(listener: Listener, where: str) -> None:
-    """Resolve ``allowedRoutes.kinds``: HTTPRoute is the only kind an HTTP listener takes."""
+def _route_kinds(listener: Listener, served: list[RouteKind], where: str) -> None:
+    """Resolve ``allowedRoutes.kinds`` against the kinds ``served`` on the listener's protocol
+    (HTTPRoute on HTTP)."""
     kinds = listener.allowed_routes.get("kinds") or []
     if not kinds:
         # "When unspecified or empty, the kinds of Routes selected are determined using the
         # Listener protocol" -- HTTPRoute for HTTP.
-        listener.supported_kinds = [dict(_HTTPROUTE_KIND)]
+        listener.supported_kinds = [kind.ref for kind in served]
         return
-    for k, kind in enumerate(kinds):
-        group = kind.get("group", GATEWAY_GROUP)
-        if group == GATEWAY_GROUP and kind.get("kind") == "HTTPRoute":
-            if not listener.takes_httproutes:
-                listener.supported_kinds.append(dict(_HTTPROUTE_KIND))
+    for k, wanted in enumerate(kinds):
+        group = wanted.get("group", GATEWAY_GROUP)
+        found = next((x for x in served if x.group == group and x.kind == wanted.get("kind")),
+                     None)
+        if found is not None:
+            if not listener.takes(found):
+                listener.supported_kinds.append(found.ref)
         else:
+            names = ", ".join(x.kind for x in served)
             listener.kind_errors.append(
-                f"{where}.allowedRoutes.kinds[{k}]: {group or 'core'}/{kind.get('kind')} is "
-                "not a route kind TrafficLab supports on an HTTP listener; only HTTPRoute is"
+                f"{where}.allowedRoutes.kinds[{k}]: {group or 'core'}/{wanted.get('kind')} is "
+                f"not a route kind TrafficLab supports on an {listener.protocol} listener; "
+                f"only {names} {'is' if len(served) == 1 else 'are'}"
             )
 
 

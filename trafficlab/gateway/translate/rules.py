@@ -4,54 +4,28 @@ registry in ``gateway/filters.py``), timeouts and backends (via :mod:`.backends`
 As Envoy Gateway's ``processHTTPRouteRules`` (``internal/gatewayapi/route.go``): each rule
 becomes one :class:`Rule` with its matches (OR'ed; none means PathPrefix "/"); a rule the lab
 cannot serve keeps its matches and answers HTTP 500, so its requests do not fall through to
-other routes. :func:`ir_route` makes the IR route of one match on one domain, named
-``httproute/<ns>/<name>/rule/<i>/match/<j>/<domain>``.
+other routes. This is the HTTPRoute kind's ``rules`` (registered in :mod:`.httproute`); the
+IR route of each match is made by :func:`~.kinds.ir_route` when the route attaches.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 
 from trafficlab.controlplane.status import RouteError
 from trafficlab.gateway.filters import FilterContext, apply_filters
-from trafficlab.gateway.ir import (
-    DirectResponse,
-    Forward,
-    HeaderMods,
-    Mirror,
-    Route,
-    RouteAction,
-    RouteExtension,
-    URLRewrite,
-)
+from trafficlab.gateway.ir import DirectResponse, Forward, HeaderMods, RouteAction
 from trafficlab.gateway.matches import RuleMatch, translate_match
 from trafficlab.gateway.precedence import MatchRef, matches_of
 from trafficlab.gateway.translate.backends import backend_destinations, mirror
 from trafficlab.gateway.translate.context import Obj, Pass
+from trafficlab.gateway.translate.kinds import RouteKind, Rule
 from trafficlab.resources import parse_duration
 
-__all__ = ["Rule", "ir_route", "route_rules"]
+__all__ = ["route_rules"]
 
 
-@dataclass
-class Rule:
-    """One ``spec.rules[i]`` translated; ``invalid`` rules answer 500 for their matches."""
-
-    index: int
-    matches: list[RuleMatch]
-    action: RouteAction
-    invalid: list[RouteError] = field(default_factory=list)
-    request_headers: HeaderMods = field(default_factory=HeaderMods)
-    response_headers: HeaderMods = field(default_factory=HeaderMods)
-    mirrors: tuple[Mirror, ...] = ()
-    rewrite: URLRewrite | None = None
-    timeout_ms: int | None = None
-    backend_timeout_ms: int | None = None
-    extensions: tuple[RouteExtension, ...] = ()
-
-
-def route_rules(ctx: Pass, route: Obj) -> tuple[list[Rule], list[RouteError]]:
+def route_rules(ctx: Pass, kind: RouteKind, route: Obj) -> tuple[list[Rule], list[RouteError]]:
     """Every rule of ``route`` translated, and the ResolvedRefs problems met on the way (a
     rule that cannot be served says why in ``Rule.invalid``)."""
     refs = {(r.rule, r.match): r for r in matches_of(route)}
@@ -60,13 +34,13 @@ def route_rules(ctx: Pass, route: Obj) -> tuple[list[Rule], list[RouteError]]:
     rules: list[Rule] = []
     errors: list[RouteError] = []
     for i, spec in enumerate(rules_spec):
-        rule, rule_errors = _rule(ctx, route, i, spec, refs)
+        rule, rule_errors = _rule(ctx, kind, route, i, spec, refs)
         rules.append(rule)
         errors.extend(rule_errors)
     return rules, errors
 
 
-def _rule(ctx: Pass, route: Obj, i: int, spec: Obj,
+def _rule(ctx: Pass, kind: RouteKind, route: Obj, i: int, spec: Obj,
           refs: Mapping[tuple[int, int], MatchRef]) -> tuple[Rule, list[RouteError]]:
     meta = route["metadata"]
     ns, name = str(meta["namespace"]), str(meta["name"])
@@ -83,7 +57,7 @@ def _rule(ctx: Pass, route: Obj, i: int, spec: Obj,
             # would swallow requests meant for other routes.
             invalid.append(err)
 
-    context = FilterContext(mirror=lambda spec, at: mirror(ctx, route, spec, at))
+    context = FilterContext(mirror=lambda spec, at: mirror(ctx, kind, route, spec, at))
     filtered, filter_problems = apply_filters(spec.get("filters") or [], where, context)
     for problem in filter_problems:
         (errors if problem.condition_type == "ResolvedRefs" else invalid).append(problem)
@@ -107,7 +81,7 @@ def _rule(ctx: Pass, route: Obj, i: int, spec: Obj,
     except ValueError as exc:
         invalid.append(RouteError("UnsupportedValue", "Accepted", f"{where}.timeouts: {exc}"))
 
-    destinations, backend_errors, backend_invalid = backend_destinations(ctx, route, i, spec)
+    destinations, backend_errors, backend_invalid = backend_destinations(ctx, kind, route, i, spec)
     errors.extend(backend_errors)
     invalid.extend(backend_invalid)
 
@@ -115,7 +89,7 @@ def _rule(ctx: Pass, route: Obj, i: int, spec: Obj,
     if invalid:
         action = DirectResponse(500)
         problems = "; ".join(e.message for e in invalid)
-        ctx.warn(f"HTTPRoute {ns}/{name}: rule {i} is invalid ({problems}); "
+        ctx.warn(f"{kind.kind} {ns}/{name}: rule {i} is invalid ({problems}); "
                  "requests it matches get HTTP 500.")
     elif redirect is not None:
         action = redirect
@@ -131,10 +105,10 @@ def _rule(ctx: Pass, route: Obj, i: int, spec: Obj,
         action = DirectResponse(500)
         backend_refs = spec.get("backendRefs") or []
         if not backend_refs:
-            ctx.warn(f"HTTPRoute {ns}/{name}: rule {i} has no backendRefs; "
+            ctx.warn(f"{kind.kind} {ns}/{name}: rule {i} has no backendRefs; "
                      "requests it matches get HTTP 500.")
         elif not destinations:
-            ctx.warn(f"HTTPRoute {ns}/{name}: every backendRef of rule {i} has weight 0; "
+            ctx.warn(f"{kind.kind} {ns}/{name}: every backendRef of rule {i} has weight 0; "
                      "requests it matches get HTTP 500.")
     valid = not invalid
     rule = Rule(
@@ -148,22 +122,3 @@ def _rule(ctx: Pass, route: Obj, i: int, spec: Obj,
         extensions=tuple(filtered.extensions) if valid else (),
     )
     return rule, errors
-
-
-def ir_route(route_key: str, rule: Rule, match: RuleMatch, domain: str) -> Route:
-    """The IR route of ``match`` of ``rule`` on ``domain``, named as Envoy Gateway names it."""
-    return Route(
-        name=f"httproute/{route_key}/rule/{rule.index}/match/{match.index}/{domain}",
-        action=rule.action,
-        path=match.path,
-        headers=match.headers,
-        query=match.query,
-        method=match.method,
-        request_headers=rule.request_headers,
-        response_headers=rule.response_headers,
-        mirrors=rule.mirrors,
-        rewrite=rule.rewrite,
-        timeout_ms=rule.timeout_ms,
-        backend_timeout_ms=rule.backend_timeout_ms,
-        extensions=rule.extensions,
-    )

@@ -2,9 +2,10 @@
 makes the next pass cost only what changed.
 
 As Envoy Gateway's ``internal/gatewayapi/translator.go``: GatewayClasses and Gateways first
-(:mod:`.listeners`), then every route (:mod:`.attachment`, which asks :mod:`.rules` and
-:mod:`.backends`), then the IR: one listener per programmed Gateway port, one virtual host per
-domain, routes in precedence order (:mod:`trafficlab.gateway.precedence`).
+(:mod:`.listeners`), then every route of each registered kind (:mod:`.attachment`, which asks
+the kind for its rules: HTTPRoute's are :mod:`.rules`, using :mod:`.backends`), then the IR:
+one listener per programmed Gateway port, one virtual host per domain, routes in precedence
+order (:mod:`trafficlab.gateway.precedence`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from trafficlab.controlplane.snapshot import ObjectKey, Snapshot
 from trafficlab.gateway.ir import Cluster, HTTPListener, Route, VirtualHost, Xds
 from trafficlab.gateway.translate.attachment import translate_route
 from trafficlab.gateway.translate.context import EntryKey, Obj, Pass, Placed, Recorder, had_ours
+from trafficlab.gateway.translate.kinds import RouteKind, route_kind_names, route_kinds
 from trafficlab.gateway.translate.listeners import (
     GatewayState,
     accepted_classes,
@@ -34,7 +36,8 @@ class TranslateResult:
 
     - ``ir``: everything Envoy needs; ``ir.version`` is the snapshot revision.
     - ``statuses``: the complete ``status`` block per object this controller owns
-      (GatewayClasses, Gateways and HTTPRoutes), without transition times.
+      (GatewayClasses, Gateways and routes of every registered kind), without transition
+      times.
     - ``warnings``: sentences for a human, naming the object and what happens to traffic.
     """
 
@@ -58,14 +61,14 @@ def translate(snapshot: Snapshot, cache: TranslateCache | None = None) -> Transl
 
 @dataclass(frozen=True)
 class _RouteOutcome:
-    """Everything translating one HTTPRoute contributed to a pass."""
+    """Everything translating one route contributed to a pass."""
 
     key: tuple[str, int]  # uid, generation
     # Whether our status entries were there, when that mattered (a route attached nowhere
     # clears them), else None.
     had_ours: bool | None
     object_key: ObjectKey
-    route_key: str  # "namespace/name", as listeners count attached routes
+    route_key: str  # "<kind prefix>/namespace/name", as listeners count attached routes
     status: dict[str, Any] | None
     warnings: tuple[str, ...]
     attached: tuple[tuple[str, str, int], ...]  # (gateway namespace, name, listener index)
@@ -98,7 +101,7 @@ class TranslateCache:
         self._reset()
 
     def _reset(self) -> None:
-        self._routes: dict[tuple[str, str], _RouteOutcome] = {}
+        self._routes: dict[tuple[str, str, str], _RouteOutcome] = {}  # by kind, namespace, name
         # Route statuses in ObjectKey order, and route warnings (deduplicated, route order).
         self._statuses: dict[ObjectKey, dict[str, Any]] = {}
         self._warnings: tuple[str, ...] = ()
@@ -151,9 +154,9 @@ class TranslateCache:
             if (old.warnings if old else ()) != (new.warnings if new else ()):
                 rewarn = True
             if new is None and old is not None:
-                del self._routes[(old.object_key.namespace, old.object_key.name)]
+                del self._routes[_ident(old.object_key)]
             elif new is not None:
-                self._routes[(new.object_key.namespace, new.object_key.name)] = new
+                self._routes[_ident(new.object_key)] = new
         if reorder:
             self._statuses = {k: self._statuses[k] for k in
                               sorted(self._statuses, key=lambda k: (k.kind, k.namespace, k.name))}
@@ -207,8 +210,9 @@ class _Translator:
                 self.gateways[(str(meta["namespace"]), str(meta["name"]))] = gateway_state(ctx, gw)
         if self.cache is not None:
             return self._run_cached(self.cache)
-        for route in ctx.of_kind("HTTPRoute"):
-            translate_route(ctx, self.gateways, route)
+        for kind in route_kinds():
+            for route in ctx.of_kind(kind.kind):
+                translate_route(ctx, self.gateways, kind, route)
         for state in self.gateways.values():
             ctx.statuses[ObjectKey.of(state.obj)] = gateway_status(state)
         ir = Xds(
@@ -224,19 +228,20 @@ class _Translator:
         ctx = self.ctx
         cache._begin(self._environment())
         changes: list[tuple[_RouteOutcome | None, _RouteOutcome | None]] = []
-        present: set[tuple[str, str]] = set()
-        for route in ctx.of_kind("HTTPRoute"):
-            meta = route["metadata"]
-            ident = (str(meta["namespace"]), str(meta["name"]))
-            present.add(ident)
-            old = cache._routes.get(ident)
-            key = (str(meta.get("uid")), int(meta.get("generation") or 0))
-            if old is not None and old.key == key and (
-                    old.had_ours is None or old.had_ours == had_ours(route)):
-                cache.hits += 1
-                continue
-            cache.misses += 1
-            changes.append((old, self._translate_recorded(route, key)))
+        present: set[tuple[str, str, str]] = set()
+        for kind in route_kinds():
+            for route in ctx.of_kind(kind.kind):
+                meta = route["metadata"]
+                ident = (kind.kind, str(meta["namespace"]), str(meta["name"]))
+                present.add(ident)
+                old = cache._routes.get(ident)
+                key = (str(meta.get("uid")), int(meta.get("generation") or 0))
+                if old is not None and old.key == key and (
+                        old.had_ours is None or old.had_ours == had_ours(route)):
+                    cache.hits += 1
+                    continue
+                cache.misses += 1
+                changes.append((old, self._translate_recorded(kind, route, key)))
         for ident in [i for i in cache._routes if i not in present]:
             changes.append((cache._routes[ident], None))
         cache._update(changes)
@@ -246,10 +251,15 @@ class _Translator:
                     (listener.namespace, listener.gateway_name, listener.index), set())
         others = {ObjectKey.of(state.obj): gateway_status(state)
                   for state in self.gateways.values()}
-        others.update((k, v) for k, v in ctx.statuses.items() if k.kind != "HTTPRoute")
-        # ObjectKey order: Gateway < GatewayClass < HTTPRoute, so route statuses come last.
+        route_kind_set = set(route_kind_names())
+        others.update((k, v) for k, v in ctx.statuses.items() if k.kind not in route_kind_set)
         statuses = {k: others[k] for k in sorted(others)}
-        statuses.update(cache._statuses)
+        if statuses and cache._statuses and max(statuses) > next(iter(cache._statuses)):
+            # A route kind that sorts before Gateway (GRPCRoute): one sort of everything.
+            statuses = dict(sorted({**statuses, **cache._statuses}.items()))
+        else:
+            # ObjectKey order: Gateway < GatewayClass < HTTPRoute, so route statuses come last.
+            statuses.update(cache._statuses)
         warned = set(ctx.warnings)
         warnings = (*ctx.warnings, *(w for w in cache._warnings if w not in warned))
         ir = Xds(
@@ -266,9 +276,10 @@ class _Translator:
         outside metadata) plus labels (Namespace selectors read them); objects without that
         metadata (hand-made snapshots) by their whole content.
         """
-        objects: list[object] = []
+        routes = route_kind_names()
+        objects: list[object] = [routes]  # a kind registered or removed changes everything
         for kind in sorted(self.ctx.by_kind):
-            if kind == "HTTPRoute":
+            if kind in routes:
                 continue
             for obj in self.ctx.by_kind[kind]:
                 meta = obj.get("metadata") or {}
@@ -282,13 +293,14 @@ class _Translator:
                                  for key, ports in self.snapshot.endpoints.items()))
         return (tuple(objects), endpoints, tuple(sorted(self.snapshot.bind.items())))
 
-    def _translate_recorded(self, route: Obj, key: tuple[str, int]) -> _RouteOutcome:
-        """Translate ``route`` and return what it contributes to the pass."""
+    def _translate_recorded(self, kind: RouteKind, route: Obj, key: tuple[str, int],
+                            ) -> _RouteOutcome:
+        """Translate ``route`` (of ``kind``) and return what it contributes to the pass."""
         ctx = self.ctx
         recorder = ctx.recording = Recorder()
         ctx.entries = {}
         try:
-            translate_route(ctx, self.gateways, route)
+            translate_route(ctx, self.gateways, kind, route)
         finally:
             ctx.recording = None
         object_key = ObjectKey.of(route)
@@ -297,7 +309,7 @@ class _Translator:
             key = ("", -1)  # no identity to recognise it by: translated on every pass
         return _RouteOutcome(
             key=key, had_ours=had_ours(route) if recorder.read_own_status else None,
-            object_key=object_key, route_key=f"{meta['namespace']}/{meta['name']}",
+            object_key=object_key, route_key=kind.key(str(meta["namespace"]), str(meta["name"])),
             status=ctx.statuses.pop(object_key, None), warnings=tuple(recorder.warnings),
             attached=tuple(recorder.attached),
             clusters=tuple(ctx.clusters[name] for name in dict.fromkeys(recorder.clusters)),
@@ -328,3 +340,7 @@ class _Translator:
             vhosts.append(VirtualHost(name=f"{listener}/{domain}", domains=(domain,),
                                       routes=tuple(p.route for p in placed_routes)))
         return tuple(vhosts)
+
+
+def _ident(key: ObjectKey) -> tuple[str, str, str]:
+    return (key.kind, key.namespace, key.name)
