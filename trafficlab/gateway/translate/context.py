@@ -2,7 +2,8 @@
 results so far (statuses, clusters, IR routes placed, warnings).
 
 The stages (listeners, attachment, backends, rules) are functions over one :class:`Pass`;
-none of them keeps state of its own, so a pass is the only mutable thing in a translation.
+none of them keeps state of its own between calls: what one stage leaves for the next is here
+(or, for listeners, on the ``Listener`` values the translator hands to attachment).
 """
 
 from __future__ import annotations
