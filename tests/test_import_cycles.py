@@ -86,3 +86,20 @@ def test_no_import_cycle_inside_trafficlab() -> None:
 
 def test_the_detector_sees_a_cycle() -> None:
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+# The translator's stages in pipeline order (trafficlab/gateway/translate/__init__.py lists
+# them): each may import only the ones before it, so no stage reaches into a later one.
+TRANSLATE_STAGES = ["context", "kinds", "listeners", "attachment", "backends", "rules",
+                    "httproute", "translator"]
+
+
+def test_translator_stages_import_only_earlier_ones() -> None:
+    modules = _modules()
+    package = "trafficlab.gateway.translate"
+    stages = [f"{package}.{stage}" for stage in TRANSLATE_STAGES]
+    assert sorted(stages) == sorted(m for m in modules if m.startswith(package + ".")), \
+        "a module was added to or removed from the translator: place it in TRANSLATE_STAGES"
+    for position, stage in enumerate(stages):
+        later = set(stages[position + 1:])
+        assert not _imports(stage, modules[stage], modules) & later, stage

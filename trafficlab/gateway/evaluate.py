@@ -16,12 +16,13 @@ from typing import Any
 from trafficlab.controlplane.snapshot import ObjectKey, Snapshot
 from trafficlab.gateway.ir import DirectResponse, Endpoint, Forward, Redirect, Route, VirtualHost, Xds
 from trafficlab.gateway.regex import full_match
-from trafficlab.gateway.translate import translate
+from trafficlab.gateway.translate import route_kind_names, translate
 
 __all__ = ["Outcome", "Request", "evaluate", "pick_route", "predict", "snapshot_of"]
 
 Obj = dict[str, Any]
-_RELEVANT = ("Namespace", "GatewayClass", "Gateway", "HTTPRoute", "ReferenceGrant", "Service")
+# What a prediction reads, besides the routes of every registered kind.
+_RELEVANT = ("Namespace", "GatewayClass", "Gateway", "ReferenceGrant", "Service")
 
 
 @dataclass(frozen=True)
@@ -135,7 +136,8 @@ def _service_of(cluster: str) -> str:
 
 def snapshot_of(objects: Iterable[Obj]) -> Snapshot:
     """A snapshot for prediction: every Service has an endpoint, every Gateway port a binding."""
-    relevant = [o for o in objects if o.get("kind") in _RELEVANT]
+    kinds = {*_RELEVANT, *route_kind_names()}
+    relevant = [o for o in objects if o.get("kind") in kinds]
     endpoints: dict[tuple[str, str], dict[int, tuple[Endpoint, ...]]] = {}
     bind: dict[tuple[str, str, int], tuple[str, int]] = {}
     for obj in relevant:

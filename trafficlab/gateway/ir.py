@@ -1,7 +1,7 @@
 """Intermediate representation between Gateway API objects and Envoy configuration.
 
 Plain frozen data: no Gateway API types, no Envoy types. The translator
-(`gateway/translate.py`) produces it from a store snapshot; the Envoy renderer
+(`gateway/translate/`) produces it from a store snapshot; the Envoy renderer
 (`gateway/envoy.py`) consumes it. Names are path-like, as in Envoy Gateway, because
 they show up in Envoy's statistics:
 

@@ -22,7 +22,7 @@ from trafficlab.controlplane.snapshot import ObjectKey, Snapshot
 from trafficlab.controlplane.status import condition
 from trafficlab.gateway.envoy import render, validation_bootstrap
 from trafficlab.gateway.ir import Xds
-from trafficlab.gateway.translate import translate
+from trafficlab.gateway.translate import route_kind_names, translate
 
 __all__ = ["MAX_CULPRITS", "envoy_validator", "find_refused_routes", "refused_status", "without"]
 
@@ -36,19 +36,20 @@ Validator = Callable[[Xds], str | None]
 
 
 def without(snapshot: Snapshot, routes: Sequence[ObjectKey]) -> Snapshot:
-    """``snapshot`` with the HTTPRoutes ``routes`` left out."""
+    """``snapshot`` with the routes ``routes`` left out."""
     left_out = set(routes)
     return replace(snapshot, objects=tuple(o for o in snapshot.objects
                                            if ObjectKey.of(o) not in left_out))
 
 
 def find_refused_routes(snapshot: Snapshot, validate: Validator) -> dict[ObjectKey, str]:
-    """The HTTPRoutes to leave out so that Envoy accepts the rest, with Envoy's reason for each.
+    """The routes (of any registered kind) to leave out so that Envoy accepts the rest, with
+    Envoy's reason for each.
 
     Empty when the snapshot is fine, or when no single route is to blame (then nothing is left
     out and the caller reports the refusal as before).
     """
-    routes = sorted(ObjectKey.of(o) for o in snapshot.of_kind("HTTPRoute"))
+    routes = sorted(ObjectKey.of(o) for kind in route_kind_names() for o in snapshot.of_kind(kind))
     culprits: dict[ObjectKey, str] = {}
 
     def reason_with(only: Sequence[ObjectKey]) -> str | None:
