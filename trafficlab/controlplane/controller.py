@@ -32,7 +32,7 @@ from trafficlab.controlplane.store import Change, ObjectStore, now_rfc3339
 from trafficlab.controlplane.supervision import Restarter
 from trafficlab.gateway.proxy import EnvoyProxy
 from trafficlab.gateway.quarantine import envoy_validator, find_refused_routes, refused_status, without
-from trafficlab.gateway.translate import TranslateCache, TranslateResult, translate
+from trafficlab.gateway.translate import TranslateCache, TranslateResult, route_kind_names, translate
 from trafficlab.monitoring.prometheus import PrometheusServer, ScrapeTarget, find_prometheus
 from trafficlab.workloads.pods import PodManager, admit_deployment
 
@@ -253,6 +253,7 @@ class Controller:
         envoy_running = self.proxy.running()
         merged: dict[ObjectKey, Obj] = {}
         seen: dict[ObjectKey, tuple[object, object, bool, str | None, bool, Obj]] = {}
+        route_kinds = set(route_kind_names())
         for key, translated in statuses.items():
             obj = snapshot.get(key.kind, key.namespace, key.name)
             if obj is None:
@@ -268,7 +269,7 @@ class Controller:
                 seen[key] = last
                 continue
             status = copy.deepcopy(translated)
-            if key.kind == "HTTPRoute":
+            if key.kind in route_kinds:
                 _mark_route_programmed(status, obj, programmed, error)
             elif key.kind == "Gateway" and not envoy_running:
                 _mark_gateway_unserved(status)
@@ -276,7 +277,7 @@ class Controller:
             seen[key] = (*inputs, result)
             if result != old:
                 merged[key] = result
-                if key.kind == "HTTPRoute":
+                if key.kind in route_kinds:
                     for event in route_events(old, result):
                         self.record_event(obj, *event)
         self.store.write_statuses(merged)

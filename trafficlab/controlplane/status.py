@@ -210,8 +210,8 @@ def mark_pending(obj: Mapping[str, Any], now: str) -> dict[str, Any] | None:
     blocks: list[dict[str, Any]] = []
     if obj.get("kind") == "Gateway":
         blocks = [pending, *(pending.get("listeners") or [])]
-    elif obj.get("kind") == "HTTPRoute":
-        blocks = list(pending.get("parents") or [])
+    elif "parents" in pending:  # a route, of any kind: its status is per parent
+        blocks = list(pending["parents"] or [])
     for block in blocks:
         if isinstance(block, dict) and block.get("controllerName", CONTROLLER_NAME) == \
                 CONTROLLER_NAME:
