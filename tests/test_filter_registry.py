@@ -6,16 +6,15 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import importlib
 import json
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
+from toys import registered
 
 from trafficlab._errors import ProxyError
 from trafficlab.controlplane.snapshot import ObjectKey, Snapshot
@@ -50,14 +49,8 @@ CORS = [{"type": "CORS", "cors": {"allowOrigins": ["https://shop.example"]}}]
 
 @pytest.fixture
 def toy() -> Iterator[ModuleType]:
-    sys.path.insert(0, str(Path(__file__).parent))
-    try:
-        module = importlib.import_module("toy_filter")
-        module = importlib.reload(module)  # registers again after an earlier test removed it
+    with registered("toy_filter") as module:
         yield module
-        module.remove()
-    finally:
-        sys.path.remove(str(Path(__file__).parent))
 
 
 def _accepted(snapshot: Snapshot) -> dict[str, Any]:

@@ -7,15 +7,13 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import importlib
 import json
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
+from toys import registered
 
 from trafficlab.controlplane.snapshot import ObjectKey, Snapshot
 from trafficlab.gateway.envoy import render
@@ -51,14 +49,8 @@ def _snapshot(*extra: dict[str, Any], kinds: list[dict[str, Any]] | None = None)
 
 @pytest.fixture
 def toy() -> Iterator[ModuleType]:
-    sys.path.insert(0, str(Path(__file__).parent))
-    try:
-        module = importlib.import_module("toy_route_kind")
-        module = importlib.reload(module)  # registers again after an earlier test removed it
+    with registered("toy_route_kind") as module:
         yield module
-        module.remove()
-    finally:
-        sys.path.remove(str(Path(__file__).parent))
 
 
 def _listener(result: Any) -> dict[str, Any]:

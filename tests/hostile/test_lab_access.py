@@ -13,12 +13,9 @@ import base64
 import http.client
 import json
 import os
-import shutil
 import ssl
 import stat
 import subprocess
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -78,19 +75,8 @@ print(json.dumps(out))
 """
 
 
-@pytest.fixture(scope="module")
-def lab() -> Iterator[Lab]:
-    # A parent anyone may traverse, as /home or a shared course folder is: the lab's own
-    # mode bits must do the protecting.
-    parent = Path(tempfile.mkdtemp(prefix="trafficlab-shared-"))
-    os.chmod(parent, 0o755)
-    the_lab = Lab(parent / "student-a", backend="local")
-    try:
-        the_lab.up(timeout=60)
-        yield the_lab
-    finally:
-        the_lab.down()
-        shutil.rmtree(parent, ignore_errors=True)
+# `lab` (tests/conftest.py): a lab whose parent anyone may traverse, as /home or a shared
+# course folder is: the lab's own mode bits must do the protecting.
 
 
 def _kubeconfig(lab: Lab) -> dict[str, Any]:
