@@ -56,10 +56,11 @@ class Snapshot:
         return [o for o in self.objects if o.get("kind") == kind]
 
     def get(self, kind: str, namespace: str, name: str) -> Obj | None:
-        return self._index.get((kind, namespace, name))
+        return self.index.get((kind, namespace, name))
 
     @functools.cached_property
-    def _index(self) -> dict[tuple[str, str, str], Obj]:
+    def index(self) -> dict[tuple[str, str, str], Obj]:
+        """``(kind, namespace, name) -> object``; read only (the translator shares it)."""
         # Built once per snapshot: status writing looks up every object, and a scan per
         # lookup made a patch among 5,000 routes cost seconds.
         index: dict[tuple[str, str, str], Obj] = {}

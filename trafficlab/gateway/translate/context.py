@@ -60,15 +60,14 @@ class Pass:
             for key in sorted(self.index):  # namespace/name order makes the output deterministic
                 self.by_kind.setdefault(key[0], []).append(self.index[key])
         else:
-            # Thousands of routes: one grouping pass, and sorts that are cheap on the store's
-            # already ordered objects.
+            # Thousands of routes, already in the store's order: one grouping pass, sorts that
+            # are cheap on sorted runs, and the snapshot's own index (status writing builds
+            # it anyway).
             for obj in snapshot.objects:
                 self.by_kind.setdefault(str(obj.get("kind")), []).append(obj)
-            for kind, objects in self.by_kind.items():
-                objects.sort(key=namespace_name)
-                for obj in objects:
-                    ns, name = namespace_name(obj)
-                    self.index[(kind, ns, name)] = obj
+            for objects in self.by_kind.values():
+                objects.sort(key=namespace_name)  # linear on the store's sorted runs
+            self.index = snapshot.index
         self.warnings: list[str] = []
         self._warned: set[str] = set()
         self.recording: Recorder | None = None
