@@ -263,11 +263,10 @@ class PrometheusServer:
         # machine to Envoy, the pods and the load generator.
         env.setdefault("GOMAXPROCS", "1")
         # Go's collector lets the heap grow to twice the live data by default (GOGC=100); with
-        # a few hundred series that slack is most of Prometheus' anonymous memory. At 20 the
-        # heap stays near what it holds: RSS 49.5 -> 46.8 MiB after bench_lab.py's load (a minute
-        # of scraping alone: 51.6 MiB at 100, 48.4 at 25, 47.2 at 10), with no measurable extra
-        # CPU at a 1 s scrape interval.
-        # GOMEMLIMIT is not set: below ~24 MiB the collector runs all the time (8x the CPU).
+        # a few thousand series that slack is most of Prometheus' anonymous memory. At 20 the
+        # heap stays near what it holds: after a minute of 1 s scrapes of a lab under load,
+        # RSS 52.1 -> 48.0 MiB (two runs each) for 0.1% more of a CPU. GOMEMLIMIT is left
+        # unset: below ~24 MiB the collector runs all the time (8x the CPU).
         env.setdefault("GOGC", _GOGC)
         with self.log_path.open("ab") as log:
             try:
