@@ -49,6 +49,12 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         print(f"taskapi: error: {exc}", file=sys.stderr)
         return 1
 
+    # FastAPI checks each route's types against pydantic.v1 only to refuse v1 models (the Task
+    # API has none), and its first check imports all of pydantic.v1: 1.6 MiB RSS per pod
+    # (48.5 -> 46.9 MiB). With None here that import fails, which FastAPI reads as "no v1
+    # model". Only this process's entry point does it: an app built in a test is unchanged.
+    sys.modules.setdefault("pydantic.v1", None)  # type: ignore[arg-type]
+
     # Imported only after the settings are known good, so a bad env fails fast.
     import uvicorn
 

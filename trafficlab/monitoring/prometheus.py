@@ -70,6 +70,8 @@ its admin port; the Task API at ``/metrics``."""
 
 # Data is a lab's scratch: two hours is more than any lesson looks back, and keeps the disk small.
 _RETENTION = "2h"
+# Prometheus' GOGC (see PrometheusServer._launch).
+_GOGC = "20"
 # Prometheus label names (https://prometheus.io/docs/concepts/data_model/).
 _LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _PR_SET_PDEATHSIG = 1
@@ -260,6 +262,12 @@ class PrometheusServer:
         # One OS thread for Go code is plenty for a few targets, and leaves the 2-core lab
         # machine to Envoy, the pods and the load generator.
         env.setdefault("GOMAXPROCS", "1")
+        # Go's collector lets the heap grow to twice the live data by default (GOGC=100); with
+        # a few thousand series that slack is most of Prometheus' anonymous memory. At 20 the
+        # heap stays near what it holds: after a minute of 1 s scrapes of a lab under load,
+        # RSS 52.1 -> 48.0 MiB (two runs each) for 0.1% more of a CPU. GOMEMLIMIT is left
+        # unset: below ~24 MiB the collector runs all the time (8x the CPU).
+        env.setdefault("GOGC", _GOGC)
         with self.log_path.open("ab") as log:
             try:
                 self._proc = subprocess.Popen(
