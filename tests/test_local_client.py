@@ -79,3 +79,18 @@ def test_no_lab_no_call(tmp_path: Path) -> None:
     assert idle.status()["ready"] is False
     with pytest.raises(LabNotRunningError, match="trafficlab up"):
         idle.get("httproute", "task-api")
+
+
+def test_the_daemon_never_loads_cryptography_and_its_keys_are_private(lab: Lab) -> None:
+    # Its certificates are made in a forked child: cryptography's own OpenSSL would otherwise
+    # stay mapped for the daemon's life (12 MiB of the lab's 250 MB).
+    import json
+    import stat
+
+    pid = json.loads((lab.home / "lab.json").read_text())["pid"]
+    maps = Path(f"/proc/{pid}/maps").read_text()
+    assert "cryptography" not in maps
+    for name in ("ca.key", "apiserver.key"):
+        mode = stat.S_IMODE((lab.home / "pki" / name).stat().st_mode)
+        assert mode == 0o600, (name, oct(mode))
+    assert lab.get("httproute", "task-api")["kind"] == "HTTPRoute"  # and TLS works

@@ -2,14 +2,14 @@
 
 kubectl sends its bearer token only over TLS it can verify, so the lab makes a CA at each
 daemon start (the kubeconfig carries the CA certificate) and a server certificate for
-127.0.0.1 and localhost. The private keys are written owner-only into the home.
+127.0.0.1 and localhost. The private keys are written owner-only into the home. The daemon
+calls this in a child process (``identity.make_identity``), so it never loads cryptography.
 """
 
 from __future__ import annotations
 
 import datetime
 import ipaddress
-from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
@@ -18,19 +18,11 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from trafficlab._private import write_private
+from trafficlab.apiserver.identity import ApiCerts
 
 __all__ = ["ApiCerts", "make_certs"]
 
 _VALIDITY = datetime.timedelta(days=365)
-
-
-@dataclass(frozen=True)
-class ApiCerts:
-    """Where the certificates and keys were written, and the CA certificate's PEM."""
-
-    ca_pem: bytes
-    cert_path: Path
-    key_path: Path
 
 
 def _key_pem(key: ec.EllipticCurvePrivateKey) -> str:

@@ -18,8 +18,8 @@ from urllib.parse import parse_qs, urlparse
 
 from trafficlab._http_gate import MAX_BODY_BYTES, BearerAuth, Refusal, admit_request
 from trafficlab._private import new_token
-from trafficlab.apiserver.certs import make_certs
 from trafficlab.apiserver.handlers import Request, RestHandlers, TextBody, WatchStream
+from trafficlab.apiserver.identity import make_identity
 from trafficlab.apiserver.kubeconfig import write_kubeconfig
 from trafficlab.apiserver.lab_paths import LabPaths
 from trafficlab.apiserver.status import status
@@ -48,7 +48,7 @@ class KubeApiServer:
         pki = home / "pki"
         pki.mkdir(mode=0o700, exist_ok=True)
         pki.chmod(0o700)
-        certs = make_certs(pki)
+        certs = make_identity(pki)
         self.kubeconfig = home / "kubeconfig"
         self._ca_pem = certs.ca_pem
         self._token = new_token()
