@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from trafficlab._errors import BackendError
-from trafficlab.apiserver.certs import make_certs
+from trafficlab.apiserver.identity import make_identity
 from trafficlab.backends.kubeclient import KubeClient
 
 
@@ -29,7 +29,7 @@ def _b64(path: Path) -> str:
 
 
 def test_a_client_certificate_as_kind_writes_it(tmp_path: Path) -> None:
-    certs = make_certs(tmp_path)
+    certs = make_identity(tmp_path)
     ca = {"certificate-authority-data": base64.b64encode(certs.ca_pem).decode()}
     inline = KubeClient(_kubeconfig(tmp_path / "inline", ca, {
         "client-certificate-data": _b64(certs.cert_path),
@@ -43,7 +43,7 @@ def test_a_client_certificate_as_kind_writes_it(tmp_path: Path) -> None:
 
 
 def test_what_the_client_cannot_do_is_said(tmp_path: Path) -> None:
-    certs = make_certs(tmp_path)
+    certs = make_identity(tmp_path)
     with pytest.raises(BackendError, match="authenticates with exec"):
         KubeClient(_kubeconfig(tmp_path / "exec", {}, {"exec": {"command": "aws"}}))
     with pytest.raises(BackendError, match="cannot read the kubeconfig"):

@@ -18,9 +18,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from trafficlab._private import write_private
-from trafficlab.apiserver.identity import ApiCerts
 
-__all__ = ["ApiCerts", "make_certs"]
+__all__ = ["make_certs"]
 
 _VALIDITY = datetime.timedelta(days=365)
 
@@ -35,7 +34,7 @@ def _name(common_name: str) -> x509.Name:
                       x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
 
 
-def make_certs(folder: Path) -> ApiCerts:
+def make_certs(folder: Path) -> None:
     """Make a fresh CA and server certificate in ``folder`` (keys mode 0600)."""
     now = datetime.datetime.now(datetime.timezone.utc)
     # A little backdating tolerates a client clock slightly behind ours.
@@ -79,4 +78,3 @@ def make_certs(folder: Path) -> ApiCerts:
     write_private(folder / "ca.crt", ca_pem.decode())
     write_private(folder / "apiserver.key", _key_pem(server_key))
     write_private(folder / "apiserver.crt", cert_pem.decode())
-    return ApiCerts(ca_pem, folder / "apiserver.crt", folder / "apiserver.key")

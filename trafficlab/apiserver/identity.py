@@ -35,7 +35,8 @@ def make_identity(folder: Path) -> ApiCerts:
     if threading.active_count() > 1 or not hasattr(os, "fork"):
         from trafficlab.apiserver.certs import make_certs
 
-        return make_certs(folder)
+        make_certs(folder)
+        return _read(folder)
     pid = os.fork()
     if pid == 0:  # the child: make them, and never return into the daemon's code
         code = 1
@@ -52,5 +53,9 @@ def make_identity(folder: Path) -> ApiCerts:
     if os.waitstatus_to_exitcode(status) != 0:
         raise BackendError(f"the lab could not make its TLS certificates in {folder} (see the "
                            "daemon's log); check the lab home's permissions and disk space")
+    return _read(folder)
+
+
+def _read(folder: Path) -> ApiCerts:
     return ApiCerts((folder / "ca.crt").read_bytes(), folder / "apiserver.crt",
                     folder / "apiserver.key")
