@@ -163,6 +163,12 @@ def test_the_labs_own_paths_need_the_token_and_the_right_method(lab: Lab) -> Non
             ("POST", "/trafficlab/v1/shutdown", "", 401),
             ("GET", "/trafficlab/v1/shutdown", _token(lab), 405),  # a GET never stops the lab
             ("GET", "/trafficlab/v1/status", _token(lab), 200),
+            ("GET", "/trafficlab/v1/reconciled", None, 401),
+            ("POST", "/trafficlab/v1/reconciled", _token(lab), 405),
+            # A bounded wait: no request holds one of the server's threads for long.
+            ("GET", "/trafficlab/v1/reconciled?timeoutSeconds=3600", _token(lab), 400),
+            ("GET", "/trafficlab/v1/reconciled?timeoutSeconds=nan", _token(lab), 400),
+            ("GET", "/trafficlab/v1/reconciled?timeoutSeconds=5", _token(lab), 200),
             ("GET", "/healthz", _token(lab), 200)]:
         conn = _connection(lab)
         try:
