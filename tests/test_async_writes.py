@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -160,4 +161,40 @@ def test_a_write_returns_before_the_reconcile_and_says_pending(controller: Contr
     programmed = conditions(stored)["Programmed"]
     assert (programmed["status"], programmed["observedGeneration"]) == ("True", 2)
     controller.delete([ObjectKey("HTTPRoute", "default", "pending-demo")])
+    assert controller.wait_reconciled(60)
+
+
+def test_a_failed_reconcile_is_said_at_once_and_tried_again(
+        controller: Controller, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A bug in the pipeline (not bad input, which becomes status) must not leave writers
+    # waiting out their timeout: the barrier says so, status says so, and it is retried.
+    from trafficlab.controlplane import controller as controller_module
+
+    real = controller_module.translate
+    monkeypatch.setattr(controller_module, "_RETRY_FAILED_S", 0.2)
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("injected translator bug")
+
+    monkeypatch.setattr(controller_module, "translate", broken)
+    controller.apply([route("failing-demo")])
+    problem = controller.serve_barrier(30)
+    assert problem is not None and problem.failed, problem
+    assert "injected translator bug" in problem.reason and "daemon.log" in problem.reason
+    assert controller.reconcile_failure is not None
+    from trafficlab.controlplane.daemon import local_status
+
+    said = local_status(controller)
+    assert not said["ready"]
+    assert any("reconcile failed" in p and "injected" in p for p in said["problems"]), said
+
+    monkeypatch.setattr(controller_module, "translate", real)
+    deadline = time.monotonic() + 30
+    while controller.serve_barrier(1.0) is not None:  # until the supervisor's retry serves it
+        assert time.monotonic() < deadline, controller.reconcile_failure
+        time.sleep(0.1)
+    assert controller.reconcile_failure is None
+    stored = controller.store.get(ObjectKey("HTTPRoute", "default", "failing-demo"))
+    assert conditions(stored)["Programmed"]["status"] == "True"
+    controller.delete([ObjectKey("HTTPRoute", "default", "failing-demo")])
     assert controller.wait_reconciled(60)

@@ -16,6 +16,7 @@ from typing import Any
 
 from trafficlab.apiserver.handlers import Answer, Request, TextBody
 from trafficlab.apiserver.status import status
+from trafficlab.controlplane.controller import Unserved
 from trafficlab.labapi import RECONCILED_PATH, SHUTDOWN_PATH, STATUS_PATH
 
 __all__ = ["RECONCILED_PATH", "SHUTDOWN_PATH", "STATUS_PATH", "LabPaths"]
@@ -29,7 +30,8 @@ class LabPaths:
 
     status: Callable[[], dict[str, Any]]
     shutdown: Callable[[], None]
-    wait_reconciled: Callable[[float], bool]
+    # None once every write made before the call is served, else why not (Controller.serve_barrier).
+    serve_barrier: Callable[[float], Unserved | None]
 
     def handle(self, req: Request) -> Answer | None:
         """The answer for one of the lab's paths; None for any other path (the REST API's)."""
@@ -58,8 +60,11 @@ class LabPaths:
         if not 0 <= timeout <= _MAX_WAIT_S:
             return 400, status("BadRequest", f"timeoutSeconds must be a number of seconds from 0 "
                                f"to {_MAX_WAIT_S:.0f}, not {raw!r}")
-        if self.wait_reconciled(timeout):
+        problem = self.serve_barrier(timeout)
+        if problem is None:
             return 200, {"kind": "Status", "apiVersion": "v1", "metadata": {},
                          "status": "Success", "message": "every write is served"}
-        return 504, status("Timeout", f"the lab has not served every write after {timeout:g}s; "
-                           "`trafficlab status` says why")
+        if not problem.failed:
+            return 504, status("Timeout", f"the lab has not served every write after "
+                               f"{timeout:g}s; `trafficlab status` says why")
+        return 500, status("InternalError", problem.reason)

@@ -241,8 +241,7 @@ class LocalBackend:
             self._kube(timeout=timeout + 5).request(
                 "GET", RECONCILED_PATH, query={"timeoutSeconds": f"{timeout:g}"})
         except TrafficLabError as exc:
-            raise BackendError(f"the lab stored the change but has not served it after "
-                               f"{timeout:.0f}s ({exc}); `trafficlab status` says why") from exc
+            raise BackendError(f"the lab stored the change but has not served it: {exc}") from exc
 
     def _programmed(self, name: str, namespace: str, generation: int, timeout: float) -> Obj:
         """The route once every parent reports Programmed for ``generation`` (or a later one).

@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -36,7 +37,7 @@ from trafficlab.gateway.translate import TranslateCache, TranslateResult, route_
 from trafficlab.monitoring.prometheus import PrometheusServer, ScrapeTarget, find_prometheus
 from trafficlab.workloads.pods import PodManager, admit_deployment
 
-__all__ = ["Controller", "ReconcileReport"]
+__all__ = ["Controller", "ReconcileReport", "Unserved"]
 
 log = logging.getLogger("trafficlab.controller")
 Obj = dict[str, Any]
@@ -47,6 +48,16 @@ _FREEZE_AFTER_MISSES = 500
 # A burst of writes is served once writes pause this long, or after the longer wait at most.
 _BURST_PAUSE_S = 0.02
 _BURST_MAX_WAIT_S = 1.0
+# A reconcile that failed is tried again this long after.
+_RETRY_FAILED_S = 5.0
+
+
+@dataclass(frozen=True)
+class Unserved:
+    """Why the writes a client waits for are not served: still in progress, or failed."""
+
+    reason: str
+    failed: bool  # the controller failed (and retries), rather than still being at work
 
 
 class ReconcileReport:
@@ -86,6 +97,11 @@ class Controller:
         self._last_write = 0.0  # time.monotonic() of the latest write
         self._reconciled = threading.Condition()
         self.reconciled_revision = -1  # the store revision the latest reconcile served
+        # Why the latest queued reconcile failed (a bug, not bad input: that becomes status),
+        # and the revision it tried; cleared by the next reconcile that succeeds.
+        self.reconcile_failure: str | None = None
+        self._failed_revision = -1
+        self._retry_at = 0.0
         self.reconciles = 0
         self._stop = threading.Event()
         self._supervisor: threading.Thread | None = None
@@ -175,10 +191,20 @@ class Controller:
         with self._queue_lock:
             self._queued = False
             self._writes_waiting = 0
+        self._reconcile_or_record()
+
+    def _reconcile_or_record(self) -> None:
+        revision = self.store.revision
         try:
             self._reconcile()
-        except Exception:  # the reconcile thread must outlive one bad reconcile
+        except Exception as exc:  # the reconcile thread must outlive one bad reconcile
             log.exception("reconcile failed")
+            with self._reconciled:
+                # Said at once to whoever waits for this write, not after their timeout.
+                self.reconcile_failure = f"{type(exc).__name__}: {exc}"
+                self._failed_revision = max(self._failed_revision, revision)
+                self._retry_at = time.monotonic() + _RETRY_FAILED_S
+                self._reconciled.notify_all()
 
     def _let_burst_finish(self) -> None:
         """While writes stream in (an apply of many objects), wait for a pause before serving.
@@ -204,10 +230,22 @@ class Controller:
 
     def wait_reconciled(self, timeout: float) -> bool:
         """Wait until every write made so far is served (or refused by Envoy and reported)."""
+        return self.serve_barrier(timeout) is None
+
+    def serve_barrier(self, timeout: float) -> Unserved | None:
+        """None once every write made so far is served; else why not, after at most ``timeout``."""
         with self._queue_lock:
             wanted = self._written_revision
         with self._reconciled:
-            return self._reconciled.wait_for(lambda: self.reconciled_revision >= wanted, timeout)
+            self._reconciled.wait_for(lambda: self.reconciled_revision >= wanted or (
+                self._failed_revision >= wanted and self.reconcile_failure is not None), timeout)
+            if self.reconciled_revision >= wanted:
+                return None
+            if self.reconcile_failure is not None and self._failed_revision >= wanted:
+                return Unserved(f"the lab's controller failed while serving it "
+                                f"({self.reconcile_failure}); it tries again every few seconds, "
+                                "and the lab home's logs/daemon.log has the details", failed=True)
+            return Unserved(f"not served after {timeout:g}s", failed=False)
 
     # -- the loop ----------------------------------------------------------------------
     def reconcile(self) -> ReconcileReport:
@@ -245,6 +283,7 @@ class Controller:
             self.reconciles += 1
             with self._reconciled:
                 self.reconciled_revision = max(self.reconciled_revision, base.revision)
+                self.reconcile_failure = None
                 self._reconciled.notify_all()
             if self._translations.misses >= _FREEZE_AFTER_MISSES:
                 # Thousands of long-lived objects were just made (translations, rendered hosts,
@@ -339,6 +378,8 @@ class Controller:
                 self._update_scrape_targets()
             if self.pods.probe() or self.pods.sync(deployments) or revived:
                 self._reconcile()
+            elif self.reconcile_failure is not None and time.monotonic() >= self._retry_at:
+                self._reconcile_or_record()  # a failed reconcile is tried again, with a pause
 
         while not self._stop.wait(0.25):
             try:
