@@ -81,7 +81,6 @@ class ObjectStore:
     def __init__(self, path: Path | None = None,
                  admit: Callable[[Obj, Mapping[ObjectKey, Obj]], None] | None = None,
                  pending: Callable[[Obj, str], Obj | None] | None = None) -> None:
-        self._path = path
         self._admit = admit
         # The status an object gets when its generation moves on, until the controller has
         # reconciled it (controlplane/status.py's mark_pending).
@@ -113,7 +112,7 @@ class ObjectStore:
         was while the store moves on.
         """
         with self._lock:
-            if self._order is None or len(self._order) != len(self._objects):
+            if self._order is None:
                 self._order = sorted(self._objects, key=lambda k: (k.kind, k.namespace, k.name))
             objects = self._objects
             return Snapshot(revision=self.revision, objects=tuple(objects[k] for k in self._order))

@@ -50,24 +50,19 @@ class Pass:
 
     def __init__(self, snapshot: Snapshot, *, presorted: bool = False) -> None:
         self.snapshot = snapshot
-        self.index: dict[tuple[str, str, str], Obj] = {}
+        # The snapshot's own index, which status writing uses too: built once per snapshot.
+        self.index: dict[tuple[str, str, str], Obj] = snapshot.index
         self.by_kind: dict[str, list[Obj]] = {}
         if not presorted:
-            for obj in snapshot.objects:
-                meta = obj.get("metadata", {})
-                key = (str(obj.get("kind")), str(meta.get("namespace", "")), str(meta.get("name")))
-                self.index[key] = obj
             for key in sorted(self.index):  # namespace/name order makes the output deterministic
                 self.by_kind.setdefault(key[0], []).append(self.index[key])
         else:
-            # Thousands of routes, already in the store's order: one grouping pass, sorts that
-            # are cheap on sorted runs, and the snapshot's own index (status writing builds
-            # it anyway).
+            # Thousands of routes, already in the store's order: one grouping pass, and sorts
+            # that are cheap on sorted runs.
             for obj in snapshot.objects:
                 self.by_kind.setdefault(str(obj.get("kind")), []).append(obj)
             for objects in self.by_kind.values():
                 objects.sort(key=namespace_name)  # linear on the store's sorted runs
-            self.index = snapshot.index
         self.warnings: list[str] = []
         self._warned: set[str] = set()
         self.recording: Recorder | None = None
