@@ -64,7 +64,6 @@ class LabPaths:
         if problem is None:
             return 200, {"kind": "Status", "apiVersion": "v1", "metadata": {},
                          "status": "Success", "message": "every write is served"}
-        if not problem.failed:
-            return 504, status("Timeout", f"the lab has not served every write after "
-                               f"{timeout:g}s; `trafficlab status` says why")
-        return 500, status("InternalError", problem.reason)
+        if problem.failed:
+            return 500, status("InternalError", problem.reason)
+        return 504, status("Timeout", problem.reason)

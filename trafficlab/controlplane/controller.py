@@ -236,16 +236,30 @@ class Controller:
         """None once every write made so far is served; else why not, after at most ``timeout``."""
         with self._queue_lock:
             wanted = self._written_revision
+
+        def served() -> bool:
+            return self.reconciled_revision >= wanted
+
+        def failed() -> bool:
+            return self.reconcile_failure is not None and self._failed_revision >= wanted
+
         with self._reconciled:
-            self._reconciled.wait_for(lambda: self.reconciled_revision >= wanted or (
-                self._failed_revision >= wanted and self.reconcile_failure is not None), timeout)
-            if self.reconciled_revision >= wanted:
+            self._reconciled.wait_for(lambda: served() or failed(), timeout)
+            if served():
                 return None
-            if self.reconcile_failure is not None and self._failed_revision >= wanted:
-                return Unserved(f"the lab's controller failed while serving it "
-                                f"({self.reconcile_failure}); it tries again every few seconds, "
-                                "and the lab home's logs/daemon.log has the details", failed=True)
-            return Unserved(f"not served after {timeout:g}s", failed=False)
+            if failed():
+                return Unserved(str(self.reconcile_problem), failed=True)
+            return Unserved(f"the lab has not served every write after {timeout:g}s; "
+                            "`trafficlab status` says why", failed=False)
+
+    @property
+    def reconcile_problem(self) -> str | None:
+        """What to tell people while the last reconcile has failed; None when it has not."""
+        failure = self.reconcile_failure
+        if failure is None:
+            return None
+        return (f"the controller's last reconcile failed ({failure}); it tries again every few "
+                "seconds, and the lab home's logs/daemon.log has the details")
 
     # -- the loop ----------------------------------------------------------------------
     def reconcile(self) -> ReconcileReport:

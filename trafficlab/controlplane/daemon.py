@@ -57,16 +57,16 @@ def local_status(controller: Controller, kubeconfig: Path | None = None) -> dict
         problems.append("Envoy is not running; the lab restarts it"
                         + (f" (last attempt: {controller.envoy_restarts.last_error})"
                            if controller.envoy_restarts.last_error else ""))
-    if controller.reconcile_failure is not None:
-        problems.append(f"the controller's last reconcile failed ({controller.reconcile_failure}); "
-                        "it tries again every few seconds; logs/daemon.log has the details")
+    reconcile_problem = controller.reconcile_problem
+    if reconcile_problem is not None:
+        problems.append(reconcile_problem)
     if prometheus is not None and not prometheus.running():
         problems.append("Prometheus is not running; the lab restarts it, and `trafficlab "
                         "metrics` reads the pods meanwhile")
     return {
         "backend": "local",
         "ready": bool(all_ready and gateways and all(p.ready for p in pods)
-                      and controller.reconcile_failure is None),
+                      and reconcile_problem is None),
         "kubeconfig": str(kubeconfig) if kubeconfig is not None and kubeconfig.exists() else None,
         "gateways": gateways,
         "prometheus": prometheus.url if prometheus is not None and prometheus.running() else None,
