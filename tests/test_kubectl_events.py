@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import copy
 import json
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+import waiting
 import yaml
 from kubectl_helpers import kubectl, requires_kubectl
 
@@ -30,14 +30,9 @@ def events_section(text: str) -> list[list[str]]:
     return rows
 
 
-def eventually(check: Any, timeout: float = 20.0) -> Any:
-    """Poll ``check`` until it returns something true (the controller acts asynchronously)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found = check()
-        if found or time.monotonic() > deadline:
-            return found
-        time.sleep(0.2)
+def eventually(check: Any) -> Any:
+    """Poll ``check`` (a kubectl call) until it returns something true: Events come later."""
+    return waiting.eventually(check, timeout=20.0, interval=0.2)
 
 
 @pytest.mark.integration

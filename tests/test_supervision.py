@@ -6,13 +6,12 @@ from __future__ import annotations
 import json
 import os
 import signal
-import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
+from waiting import eventually
 
 from trafficlab import Lab
 from trafficlab.traffic import send
@@ -28,15 +27,6 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         yield the_lab
     finally:
         the_lab.down()
-
-
-def eventually(what: Callable[[], Any], timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = what()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.05)
 
 
 def test_a_killed_envoy_is_restarted_and_serves_the_same_configuration(lab: Lab) -> None:
