@@ -103,6 +103,9 @@ class Controller:
         self._failed_revision = -1
         self._retry_at = 0.0
         self.reconciles = 0
+        # (namespace, name) of the ready pods the latest reconcile gave Envoy as endpoints: a
+        # pod the probe just found ready is not served until the next reconcile pushes it.
+        self.served_pods: frozenset[tuple[str, str]] = frozenset()
         self._stop = threading.Event()
         self._supervisor: threading.Thread | None = None
         self.envoy_restarts = Restarter("Envoy")
@@ -274,6 +277,9 @@ class Controller:
             base = self.store.shared_snapshot()
             # The runtime gets copies of the few objects it reads: they are the store's own.
             self.pods.sync(copy.deepcopy(base.of_kind("Deployment")))
+            # Readiness changes only on this thread (probe, sync), so these are the ready pods
+            # whose endpoints this pass hands to Envoy.
+            serving = frozenset((p.namespace, p.name) for p in self.pods.pods() if p.ready)
             endpoints = self.pods.endpoints(copy.deepcopy(base.of_kind("Service")))
             self.events.observe(base.of_kind("Deployment"), self.pods.pods())
             bind = self.ports.assign(copy.deepcopy(base.of_kind("Gateway")))
@@ -294,6 +300,7 @@ class Controller:
             report = ReconcileReport(base.revision, time.perf_counter() - started,
                                      result.warnings, error)
             self.last = report
+            self.served_pods = serving
             self.reconciles += 1
             with self._reconciled:
                 self.reconciled_revision = max(self.reconciled_revision, base.revision)

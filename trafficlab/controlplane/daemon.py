@@ -51,6 +51,7 @@ def local_status(controller: Controller, kubeconfig: Path | None = None) -> dict
                               "url": f"http://{address}:{port}" if port else None})
         gateways.append({"namespace": meta["namespace"], "name": meta["name"], "listeners": listeners})
     pods = controller.pods.pods()
+    served = controller.served_pods
     prometheus = controller.prometheus
     problems = []
     if not envoy_up:
@@ -65,8 +66,9 @@ def local_status(controller: Controller, kubeconfig: Path | None = None) -> dict
                         "metrics` reads the pods meanwhile")
     return {
         "backend": "local",
-        "ready": bool(all_ready and gateways and all(p.ready for p in pods)
-                      and reconcile_problem is None),
+        # A pod counts once Envoy has its endpoint, not as soon as its probe passes.
+        "ready": bool(all_ready and gateways and reconcile_problem is None
+                      and all(p.ready and (p.namespace, p.name) in served for p in pods)),
         "kubeconfig": str(kubeconfig) if kubeconfig is not None and kubeconfig.exists() else None,
         "gateways": gateways,
         "prometheus": prometheus.url if prometheus is not None and prometheus.running() else None,
